@@ -1,0 +1,40 @@
+"""Run the gateway locally: ``python main.py`` (HOST and PORT from the environment, 0.0.0.0:8000 by default).
+
+The config is loaded before the server starts, so a broken api.yaml stops here with a clear message
+instead of failing the first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+
+def main() -> int:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s %(name)s: %(message)s")
+    import uvicorn
+
+    from shared.config import ConfigError, load_config
+    from shared.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+        config, source = asyncio.run(load_config(settings))
+    except (ConfigError, ValueError) as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 1
+    from shared.app import create_app
+
+    app = create_app(settings, config)
+    app.state.gateway.source = source
+    logging.getLogger("gateway").info("config from %s: %d providers, %d api_keys; listening on http://%s:%d",
+                                      source, len(config.providers), len(config.api_keys), settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                loop="auto", http="auto", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Pydantic models of ``api.yaml``.
+
+Validation is strict: unknown keys are errors (a typo in a preference must not be silently
+ignored), union-typed fields are checked by small validators so that error messages say what was
+expected in words rather than listing pydantic's union branches.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..ratelimit import Window, parse_limits
+
+ENGINE_ALIASES = {
+    "openai": "openai", "gpt": "openai",
+    "azure": "azure",
+    "anthropic": "anthropic", "claude": "anthropic",
+    "gemini": "gemini",
+    "vertex": "vertex",
+    "cloudflare": "cloudflare",
+    "openrouter": "openrouter",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _limits(value: Any) -> Any:
+    """A limit string, or a ``{model: limit, default: limit}`` map; returned parsed."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError("expected a limit string or a non-empty {model: limit} map")
+        parsed = {}
+        for model, text in value.items():
+            try:
+                parsed[str(model)] = parse_limits(text)
+            except ValueError as exc:
+                raise ValueError(f"limit for {model!r}: {exc}") from None
+        return parsed
+    return parse_limits(value)
+
+
+def _timeouts(value: Any) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("expected a map of {model_prefix: seconds, default: seconds}")
+    out = {}
+    for prefix, seconds in value.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise ValueError(f"timeout for {prefix!r}: expected a positive number of seconds")
+        out[str(prefix)] = float(seconds)
+    return out
+
+
+LimitSpec = tuple[Window, ...] | dict[str, tuple[Window, ...]] | None
+
+
+class ProviderPreferences(_Strict):
+    api_key_rate_limit: Any = None
+    api_key_cooldown_period: float = Field(default=0, ge=0)
+    api_key_schedule_algorithm: Literal["round_robin", "random", "fixed_priority"] = "round_robin"
+    model_timeout: Any = None
+    cooldown_period: float | None = Field(default=None, ge=0)
+    headers: dict[str, str] = Field(default_factory=dict)
+    post_body_parameter_overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("api_key_rate_limit", mode="before")
+    @classmethod
+    def _key_limits(cls, value: Any) -> Any:
+        return _limits(value)
+
+    @field_validator("model_timeout", mode="before")
+    @classmethod
+    def _model_timeout(cls, value: Any) -> dict[str, float]:
+        return _timeouts(value)
+
+
+class ProviderConfig(_Strict):
+    provider: str = Field(min_length=1)
+    base_url: str | None = None
+    api: Any = None
+    model: Any = None
+    tools: bool = True
+    engine: str | None = None
+    project_id: str | None = None
+    private_key: str | None = None
+    client_email: str | None = None
+    region: str | None = None
+    cf_account_id: str | None = None
+    notes: Any = None
+    preferences: ProviderPreferences = Field(default_factory=ProviderPreferences)
+
+    @field_validator("api", mode="before")
+    @classmethod
+    def _api(cls, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(k, str) and k for k in value):
+            raise ValueError("expected a provider key string or a list of non-empty key strings")
+        return tuple(value)
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, value: Any) -> tuple[tuple[str, str], ...] | None:
+        """Each entry becomes ``(upstream_name, alias)``."""
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise ValueError("expected a list of model names or {upstream_name: alias} maps")
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, (str, int, float)) and not isinstance(item, bool):
+                out.append((str(item), str(item)))
+            elif isinstance(item, dict) and len(item) == 1:
+                upstream, alias = next(iter(item.items()))
+                if not isinstance(alias, (str, int, float)) or isinstance(alias, bool):
+                    raise ValueError(f"entry {i}: the alias of {upstream!r} must be a string")
+                out.append((str(upstream), str(alias)))
+            else:
+                raise ValueError(f"entry {i}: expected a model name or a one-entry {{upstream_name: alias}} map")
+        return tuple(out)
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        engine = ENGINE_ALIASES.get(str(value).lower())
+        if engine is None:
+            raise ValueError(f"unknown engine {value!r}; expected one of {', '.join(sorted(ENGINE_ALIASES))}")
+        return engine
+
+
+class KeyPreferences(_Strict):
+    SCHEDULING_ALGORITHM: Literal["fixed_priority", "round_robin", "weighted_round_robin", "lottery", "random"] = "fixed_priority"
+    AUTO_RETRY: Any = True
+    RATE_LIMIT: Any = None
+    ENABLE_MODERATION: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        """Accept ``rate_limit`` as well as ``RATE_LIMIT`` (and likewise for the other keys)."""
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            name = str(key).upper() if str(key).upper() in cls.model_fields else key
+            if name in out:
+                raise ValueError(f"{key!r} is given twice (in two spellings)")
+            out[name] = item
+        return out
+
+    @field_validator("AUTO_RETRY", mode="before")
+    @classmethod
+    def _retry(cls, value: Any) -> bool | int:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value >= 1:
+            return value
+        raise ValueError("expected true, false or a positive number of attempts")
+
+    @field_validator("RATE_LIMIT", mode="before")
+    @classmethod
+    def _rate_limit(cls, value: Any) -> Any:
+        return _limits(value)
+
+
+class ApiKeyConfig(_Strict):
+    api: str = Field(min_length=1)
+    role: Literal["admin", "user"] = "user"
+    model: Any = None
+    preferences: KeyPreferences = Field(default_factory=KeyPreferences)
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _rules(cls, value: Any) -> tuple[tuple[str, int], ...] | None:
+        """Each rule becomes ``(rule, weight)``; weight 1 when not given."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise ValueError("expected a list of model rules such as 'gpt-4o', 'provider/*' or {'provider/*': 5}")
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, str) and item:
+                out.append((item, 1))
+            elif isinstance(item, dict) and len(item) == 1:
+                rule, weight = next(iter(item.items()))
+                if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+                    raise ValueError(f"entry {i}: the weight of {rule!r} must be a positive integer")
+                out.append((str(rule), weight))
+            else:
+                raise ValueError(f"entry {i}: expected a rule string or a one-entry {{rule: weight}} map")
+        return tuple(out)
+
+
+class GlobalPreferences(_Strict):
+    model_timeout: Any = None
+    cooldown_period: float = Field(default=300, ge=0)
+    rate_limit: Any = None
+    error_triggers: list[str] = Field(default_factory=list)
+    rate_limit_fail_closed: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "RATE_LIMIT" in value and "rate_limit" not in value:
+            value = {("rate_limit" if k == "RATE_LIMIT" else k): v for k, v in value.items()}
+        return value
+
+    @field_validator("model_timeout", mode="before")
+    @classmethod
+    def _model_timeout(cls, value: Any) -> dict[str, float]:
+        return _timeouts(value)
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _global_limit(cls, value: Any) -> tuple[Window, ...] | None:
+        """One set of windows shared by every caller, so a plain string only."""
+        return None if value is None else parse_limits(value)
+
+
+class GatewayConfig(_Strict):
+    providers: list[ProviderConfig] = Field(default_factory=list)
+    api_keys: list[ApiKeyConfig] = Field(default_factory=list)
+    preferences: GlobalPreferences = Field(default_factory=GlobalPreferences)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "GatewayConfig":
+        seen: set[str] = set()
+        for i, p in enumerate(self.providers):
+            if p.provider in seen:
+                raise ValueError(f"providers[{i}].provider: the name {p.provider!r} is used twice; provider names must be unique")
+            seen.add(p.provider)
+        keys: set[str] = set()
+        for i, k in enumerate(self.api_keys):
+            if k.api in keys:
+                raise ValueError(f"api_keys[{i}].api: this key is listed twice")
+            keys.add(k.api)
+        return self

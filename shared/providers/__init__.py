@@ -1,0 +1,31 @@
+"""Provider adapters: one module per wire format, imported only when a channel uses it.
+
+Adding a provider = adding ``shared/providers/<engine>.py`` exposing ``adapter`` (see
+``base.Adapter``) and one line in ``ENGINES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import Adapter
+
+ENGINES: dict[str, str] = {
+    "openai": "shared.providers.openai",
+    "azure": "shared.providers.azure",
+    "openrouter": "shared.providers.openrouter",
+    "cloudflare": "shared.providers.cloudflare",
+}
+
+_loaded: dict[str, Adapter] = {}
+
+
+def get_adapter(engine: str) -> Adapter:
+    adapter = _loaded.get(engine)
+    if adapter is None:
+        try:
+            module_name = ENGINES[engine]
+        except KeyError:
+            raise LookupError(f"engine {engine!r} is not available in this build") from None
+        adapter = _loaded[engine] = importlib.import_module(module_name).adapter
+    return adapter

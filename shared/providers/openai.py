@@ -1,0 +1,151 @@
+"""OpenAI and any OpenAI-compatible host: the body goes through untouched, and so does the stream,
+as bytes, event by event. Only what must be checked is looked at: the first event and any event
+carrying an ``error`` or ``usage`` key.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..sse import EventFramer, data_of
+from .base import ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, parse_error_body
+
+if TYPE_CHECKING:
+    from ..routing import Channel, Provider
+
+
+def chat_url(base_url: str) -> str:
+    """``…/v1/chat/completions`` as given, or appended to a base ending in ``/v1`` (or any base)."""
+    base = base_url.rstrip("/")
+    if base.endswith("/chat/completions"):
+        return base
+    return base + "/chat/completions"
+
+
+def sibling_url(base_url: str, endpoint: str) -> str:
+    """Another endpoint (``models``, ``embeddings``…) by swapping the last path part(s)."""
+    base = base_url.rstrip("/")
+    if base.endswith("/chat/completions"):
+        base = base[: -len("/chat/completions")]
+    return f"{base}/{endpoint}"
+
+
+def in_band_error(obj: Any) -> UpstreamError | None:
+    """A 200 body or chunk that reports an error (OpenAI mid-stream, OpenRouter)."""
+    if not isinstance(obj, dict):
+        return None
+    err = obj.get("error")
+    if not err:
+        for choice in obj.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("error"):
+                err = choice["error"]
+                break
+    if not err:
+        return None
+    if isinstance(err, dict):
+        code = err.get("code")
+        status = code if isinstance(code, int) and 400 <= code <= 599 else 502
+        return UpstreamError(status, str(err.get("message") or "upstream error"), err.get("type"), code)
+    return UpstreamError(502, str(err))
+
+
+class PassthroughStream:
+    """Forward OpenAI-format events as bytes; watch for errors, usage and the ``[DONE]`` sentinel."""
+
+    def __init__(self, drop_empty_choices: bool = False) -> None:
+        self._framer = EventFramer()
+        self._drop_empty = drop_empty_choices
+        self.usage: dict[str, Any] | None = None
+        self.error: UpstreamError | None = None
+        self.done = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        return self._events(self._framer.feed(chunk))
+
+    def finish(self) -> list[bytes]:
+        out = self._events(self._framer.close())
+        if not self.done and self.error is None:
+            self.error = UpstreamError(502, "the upstream stream ended before [DONE]")
+        return out
+
+    def _events(self, blocks: list[bytes]) -> list[bytes]:
+        out = []
+        for block in blocks:
+            if self.done or self.error:
+                break
+            data = data_of(block)
+            if data is None:
+                continue  # keep-alive comment
+            if data.startswith(b"[DONE]"):
+                self.done = True
+                break
+            if b'"error"' in data or b'"usage"' in data or (self._drop_empty and b'"choices":[]' in data):
+                try:
+                    obj = json.loads(data)
+                except ValueError:
+                    obj = None
+                err = in_band_error(obj)
+                if err is not None:
+                    self.error = err
+                    break
+                if isinstance(obj, dict):
+                    if obj.get("usage"):
+                        self.usage = obj["usage"]
+                    if self._drop_empty and not obj.get("choices") and not obj.get("usage"):
+                        continue  # Azure's prompt-filter chunk: empty choices, blank id and model
+            out.append(b"data: " + data + b"\n\n")
+        return out
+
+
+class OpenAIAdapter:
+    default_url = "https://api.openai.com/v1/chat/completions"
+
+    def url(self, channel: "Channel") -> str:
+        return chat_url(channel.provider.base_url or self.default_url)
+
+    def headers(self, channel: "Channel", key: str) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        headers.update(channel.provider.headers)
+        return headers
+
+    async def build_request(self, channel: "Channel", key: str, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+        return UpstreamRequest(self.url(channel), self.headers(channel, key), body)
+
+    def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            raise UpstreamError(502, "the upstream answered 200 with a body that is not JSON") from None
+        err = in_band_error(obj)
+        if err is not None:
+            raise err
+        if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
+            raise UpstreamError(502, "the upstream answered 200 without 'choices'")
+        return ParsedResponse(self.rewrite(obj, data), obj.get("usage"))
+
+    def rewrite(self, obj: dict[str, Any], data: bytes) -> bytes:
+        """Hook for hosts whose body needs a fix-up; OpenAI's own passes through as received."""
+        return data
+
+    def stream(self, channel: "Channel", ctx: StreamContext) -> PassthroughStream:
+        return PassthroughStream()
+
+    def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        return parse_error_body(status, data, headers)
+
+    def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None:
+        """``GET …/models`` for providers listed without ``model`` (fetched once per instance)."""
+        headers = self.headers_for_models(provider, key)
+        return UpstreamRequest(sibling_url(provider.base_url or self.default_url, "models"), headers, {}, method="GET")
+
+    def headers_for_models(self, provider: "Provider", key: str) -> dict[str, str]:
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        headers.update(provider.headers)
+        return headers
+
+
+adapter = OpenAIAdapter()
+__all__ = ["OpenAIAdapter", "PassthroughStream", "adapter", "chat_url", "dumps", "in_band_error", "sibling_url"]

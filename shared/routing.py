@@ -1,0 +1,308 @@
+"""The routing table: config compiled once into dict lookups.
+
+``compile_routes`` turns the validated config into providers, channels (provider x upstream model)
+and one policy per gateway key whose ``routes`` map a requested model name straight to its ordered
+candidate channels. A request then costs one hash and two dict lookups, never a scan of the config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from .config.schema import GatewayConfig, ProviderConfig
+from .ratelimit import Window
+from .settings import Settings
+
+log = logging.getLogger("gateway")
+
+MAX_ATTEMPTS = 10
+
+
+def digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def detect_engine(p: ProviderConfig) -> str:
+    """config.md's detection rules; we never guess from model names."""
+    if p.engine:
+        return p.engine
+    parts = urlsplit(p.base_url or "")
+    host, path = (parts.hostname or "").lower(), parts.path.rstrip("/")
+    if host == "generativelanguage.googleapis.com" or path.endswith("/v1beta"):
+        return "gemini"
+    if p.project_id or host.endswith("aiplatform.googleapis.com"):
+        return "vertex"
+    if host.endswith("azure.com"):
+        return "azure"
+    if p.cf_account_id or host == "api.cloudflare.com":
+        return "cloudflare"
+    if host == "api.anthropic.com" or path.endswith("/v1/messages"):
+        return "anthropic"
+    if host == "openrouter.ai":
+        return "openrouter"
+    return "openai"
+
+
+def _prefix_lookup(table: Mapping[str, Any] | None, *names: str) -> Any:
+    """Longest key of ``table`` that prefixes any of ``names`` (``default`` excluded)."""
+    best, best_len = None, -1
+    for prefix, value in (table or {}).items():
+        if prefix == "default":
+            continue
+        if len(prefix) > best_len and any(n.startswith(prefix) for n in names):
+            best, best_len = value, len(prefix)
+    return best
+
+
+def limits_for(spec: Any, *names: str) -> tuple[tuple[str, tuple[Window, ...]] | None]:
+    """Resolve a limit spec for a model: ``(bucket, windows)`` or None.
+
+    A plain string limits everything together (bucket ``*``); in a ``{model: limit}`` map the
+    longest matching model prefix wins, and ``default`` applies to each other model separately.
+    """
+    if not spec:
+        return None
+    if isinstance(spec, tuple):
+        return ("*", spec)
+    for name in names:
+        if name in spec:
+            return (name, spec[name])
+    best = _prefix_lookup(spec, *names)
+    if best is not None:
+        prefix = max((k for k in spec if k != "default" and spec[k] is best and any(n.startswith(k) for n in names)), key=len)
+        return (prefix, best)
+    if "default" in spec:
+        return (names[0], spec["default"])
+    return None
+
+
+@dataclass(frozen=True, eq=False)
+class Provider:
+    name: str
+    engine: str
+    base_url: str
+    keys: tuple[str, ...]
+    key_ids: tuple[str, ...]
+    tools: bool
+    headers: Mapping[str, str]
+    key_limit_spec: Any
+    key_cooldown: float
+    key_schedule: str
+    cooldown_period: float
+    config: ProviderConfig
+
+    def mask(self, text: str) -> str:
+        """Remove every provider key of this provider from ``text``."""
+        for key in self.keys:
+            if key and key in text:
+                text = text.replace(key, key[:3] + "***")
+        return text
+
+
+@dataclass(frozen=True, eq=False)
+class Channel:
+    """One upstream model of one provider; the unit of routing and of cooldown."""
+
+    id: str
+    provider: Provider
+    upstream_model: str
+    alias: str
+    timeout: float
+    overrides: Mapping[str, Any]
+    removes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    channel: Channel
+    weight: int = 1
+
+
+@dataclass(frozen=True, eq=False)
+class KeyPolicy:
+    key_id: str
+    role: str
+    source: str
+    algorithm: str
+    max_attempts: int
+    limit_spec: Any
+    moderation: bool
+    routes: Mapping[str, tuple[Candidate, ...]]
+    models: tuple[str, ...]
+    _swrr: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def swrr_cycle(self, model: str) -> tuple[int, ...]:
+        """Smooth weighted round robin sequence (indices into the candidates), built once per model."""
+        cycle = self._swrr.get(model)
+        if cycle is None:
+            weights = [c.weight for c in self.routes[model]]
+            current = [0] * len(weights)
+            total, out = sum(weights), []
+            for _ in range(total):
+                for i, w in enumerate(weights):
+                    current[i] += w
+                best = max(range(len(weights)), key=lambda i: current[i])
+                current[best] -= total
+                out.append(best)
+            cycle = self._swrr[model] = tuple(out)
+        return cycle
+
+
+@dataclass(frozen=True, eq=False)
+class RoutingTable:
+    providers: Mapping[str, Provider]
+    channels: Mapping[str, Channel]
+    keys: Mapping[bytes, KeyPolicy]
+    global_limits: tuple[Window, ...] | None
+    cooldown_period: float
+    error_triggers: tuple[str, ...]
+    fail_closed: bool
+    disable_usage: bool
+    all_models: tuple[str, ...]
+
+
+def _provider_overrides(
+    p: ProviderConfig, alias: str, upstream: str, all_names: set[str]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``post_body_parameter_overrides`` for one channel: ``{field: value}`` applies to every model,
+    ``{model: {field: value}}`` (keyed by alias or upstream name) to that model only; ``__remove__``
+    lists fields to delete. A key that names one of the provider's models is always per-model."""
+    plain: dict[str, Any] = {}
+    specific: dict[str, Any] = {}
+    removes: list[str] = []
+    for key, value in p.preferences.post_body_parameter_overrides.items():
+        if key == "__remove__":
+            removes.extend(value if isinstance(value, list) else [value])
+        elif key in all_names and isinstance(value, dict):
+            if key in (alias, upstream):
+                specific.update(value)
+        else:
+            plain[key] = value
+    plain.update(specific)
+    if "__remove__" in plain:
+        more = plain.pop("__remove__")
+        removes.extend(more if isinstance(more, list) else [more])
+    return plain, tuple(str(r) for r in removes)
+
+
+def _model_pairs(p: ProviderConfig, discovered: Mapping[str, list[str]]) -> tuple[tuple[str, str], ...]:
+    if p.model is not None:
+        return p.model
+    return tuple((m, m) for m in discovered.get(p.provider, []))
+
+
+def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mapping[str, list[str]] | None = None) -> RoutingTable:
+    """Build the routing table; ``discovered`` holds model lists fetched for providers without ``model``."""
+    discovered = discovered or {}
+    prefs = config.preferences
+    providers: dict[str, Provider] = {}
+    channels: dict[str, Channel] = {}
+    by_alias: dict[str, list[Channel]] = {}
+    by_provider: dict[str, list[Channel]] = {}
+    for p in config.providers:
+        engine = detect_engine(p)
+        provider = Provider(
+            name=p.provider,
+            engine=engine,
+            base_url=(p.base_url or "").strip(),
+            keys=p.api,
+            key_ids=tuple(f"{p.provider}#{digest(k).hex()[:12]}" for k in p.api),
+            tools=p.tools,
+            headers=dict(p.preferences.headers),
+            key_limit_spec=p.preferences.api_key_rate_limit,
+            key_cooldown=p.preferences.api_key_cooldown_period,
+            key_schedule=p.preferences.api_key_schedule_algorithm,
+            cooldown_period=prefs.cooldown_period if p.preferences.cooldown_period is None else p.preferences.cooldown_period,
+            config=p,
+        )
+        providers[p.provider] = provider
+        by_provider[p.provider] = []
+        pairs = _model_pairs(p, discovered)
+        all_names = {name for pair in pairs for name in pair}
+        for upstream, alias in pairs:
+            timeout = (
+                _prefix_lookup(p.preferences.model_timeout, alias, upstream)
+                or (p.preferences.model_timeout or {}).get("default")
+                or _prefix_lookup(prefs.model_timeout, alias, upstream)
+                or (prefs.model_timeout or {}).get("default")
+                or settings.timeout
+            )
+            overrides, removes = _provider_overrides(p, alias, upstream, all_names)
+            channel = Channel(
+                id=f"{p.provider}/{upstream}",
+                provider=provider,
+                upstream_model=upstream,
+                alias=alias,
+                timeout=float(timeout),
+                overrides=overrides,
+                removes=removes,
+            )
+            channels[f"{p.provider}\x00{alias}"] = channel
+            by_alias.setdefault(alias, []).append(channel)
+            by_provider[p.provider].append(channel)
+
+    all_models = tuple(by_alias)
+
+    def expand(rule: str) -> list[tuple[str, Channel]]:
+        """Channels a single permission rule grants, as ``(alias, channel)``."""
+        if rule in ("all", "*"):
+            return [(c.alias, c) for cs in by_provider.values() for c in cs]
+        if rule.startswith("<") and rule.endswith(">"):
+            name = rule[1:-1]
+            return [(name, c) for c in by_alias.get(name, [])]
+        if "/" in rule:
+            prov, _, model = rule.partition("/")
+            if prov in by_provider:
+                if model == "*":
+                    return [(c.alias, c) for c in by_provider[prov]]
+                return [(model, c) for c in by_provider[prov] if c.alias == model]
+            # No provider of that name: the rule is a literal model name such as "anthropic/claude".
+        return [(rule, c) for c in by_alias.get(rule, [])]
+
+    def policy(key_id: str, role: str, source: str, rules: tuple[tuple[str, int], ...] | None, kp: Any) -> KeyPolicy:
+        routes: dict[str, list[Candidate]] = {}
+        seen: dict[str, set[str]] = {}
+        for rule, weight in rules if rules is not None else (("all", 1),):
+            for alias, channel in expand(rule):
+                if channel.id in seen.setdefault(alias, set()):
+                    continue
+                seen[alias].add(channel.id)
+                routes.setdefault(alias, []).append(Candidate(channel, weight))
+        retry = kp.AUTO_RETRY if kp is not None else True
+        max_attempts = MAX_ATTEMPTS if retry is True else 1 if retry is False else min(int(retry), MAX_ATTEMPTS)
+        return KeyPolicy(
+            key_id=key_id,
+            role=role,
+            source=source,
+            algorithm=kp.SCHEDULING_ALGORITHM if kp is not None else "fixed_priority",
+            max_attempts=max_attempts,
+            limit_spec=kp.RATE_LIMIT if kp is not None else None,
+            moderation=kp.ENABLE_MODERATION if kp is not None else False,
+            routes={alias: tuple(cands) for alias, cands in routes.items()},
+            models=tuple(routes),
+        )
+
+    keys: dict[bytes, KeyPolicy] = {}
+    for i, k in enumerate(config.api_keys):
+        d = digest(k.api)
+        keys[d] = policy(d.hex()[:16], k.role, f"api_keys[{i}]", k.model, k.preferences)
+    for env_key in settings.env_keys:
+        d = digest(env_key.key)
+        if d not in keys:  # a key listed in both keeps the config's settings
+            keys[d] = policy(d.hex()[:16], env_key.role, env_key.source, None, None)
+
+    return RoutingTable(
+        providers=providers,
+        channels=channels,
+        keys=keys,
+        global_limits=prefs.rate_limit,
+        cooldown_period=prefs.cooldown_period,
+        error_triggers=tuple(prefs.error_triggers),
+        fail_closed=prefs.rate_limit_fail_closed,
+        disable_usage=settings.disable_database,
+        all_models=all_models,
+    )

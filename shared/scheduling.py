@@ -1,0 +1,104 @@
+"""Channel order for one request, and the upstream key for each channel.
+
+Everything here is a pure function of the admit result (rotation counters, cooldown marks, full
+upstream-key limits), so every instance that reads the same shared counters makes the same choice.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Iterator
+
+from .ratelimit import Window
+from .routing import Candidate, Channel, KeyPolicy, limits_for
+from .store import AdmitRequest, AdmitResult, LimitCheck
+
+ROTATING = ("round_robin", "weighted_round_robin")
+
+
+def key_limit(channel: Channel, key_id: str) -> LimitCheck | None:
+    """The ``api_key_rate_limit`` bucket of one upstream key for this channel's model."""
+    resolved = limits_for(channel.provider.key_limit_spec, channel.alias, channel.upstream_model)
+    if resolved is None:
+        return None
+    bucket, windows = resolved
+    return LimitCheck(f"kl:{key_id}:{bucket}", windows)
+
+
+def admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate, ...], global_limits: tuple[Window, ...] | None) -> AdmitRequest:
+    """Everything the store must check, count and read before the first upstream call."""
+    request = AdmitRequest()
+    resolved = limits_for(policy.limit_spec, model)
+    if resolved is not None:
+        bucket, windows = resolved
+        request.limits.append(LimitCheck(f"rl:{policy.key_id}:{bucket}", windows))
+    if global_limits:
+        request.limits.append(LimitCheck("rl:global", global_limits))
+    if policy.algorithm in ROTATING and len(candidates) > 1:
+        request.rotation = f"rr:{policy.key_id}:{model}"
+    seen: set[str] = set()
+    for cand in candidates:
+        channel = cand.channel
+        request.cooldown_ids.append(channel.id)
+        provider = channel.provider
+        if provider.name not in seen:
+            seen.add(provider.name)
+            request.cooldown_ids.extend(provider.key_ids)
+            if len(provider.keys) > 1 and provider.key_schedule == "round_robin":
+                request.key_rotations.append(f"kr:{provider.name}")
+        for key_id in provider.key_ids:
+            check = key_limit(channel, key_id)
+            if check is not None and check not in request.usage_reads:
+                request.usage_reads.append(check)
+    return request
+
+
+def order_channels(policy: KeyPolicy, model: str, candidates: tuple[Candidate, ...], result: AdmitResult) -> list[Channel]:
+    """Apply the key's scheduling algorithm; channels in cooldown go last (tried only as a last resort)."""
+    n = len(candidates)
+    algorithm = policy.algorithm
+    if n <= 1 or algorithm == "fixed_priority":
+        ordered = list(candidates)
+    elif algorithm == "round_robin":
+        start = (result.rotation - 1) % n
+        ordered = list(candidates[start:] + candidates[:start])
+    elif algorithm == "weighted_round_robin":
+        cycle = policy.swrr_cycle(model)
+        first = cycle[(result.rotation - 1) % len(cycle)]
+        ordered = [candidates[first]] + [c for i, c in enumerate(candidates) if i != first]
+    elif algorithm == "lottery":
+        pool, ordered = list(candidates), []
+        while pool:
+            pick = random.choices(range(len(pool)), weights=[c.weight for c in pool])[0]
+            ordered.append(pool.pop(pick))
+    else:  # random
+        ordered = random.sample(list(candidates), n)
+    channels = [c.channel for c in ordered]
+    if result.cooled:
+        channels.sort(key=lambda ch: ch.id in result.cooled)  # stable: cooled ones move to the end
+    return channels
+
+
+def key_order(channel: Channel, result: AdmitResult) -> Iterator[int]:
+    """Indices of the provider keys to use for this channel, best first; unusable keys are left out:
+    keys in cooldown (bad, out of quota, or told to back off) and keys at their ``api_key_rate_limit``."""
+    provider = channel.provider
+    n = len(provider.keys)
+    if n == 0:
+        yield -1  # keyless upstream (e.g. a local server)
+        return
+    if provider.key_schedule == "round_robin":
+        start = (result.key_rotations.get(f"kr:{provider.name}", 1) - 1) % n
+        indices = [(start + i) % n for i in range(n)]
+    elif provider.key_schedule == "random":
+        indices = random.sample(range(n), n)
+    else:
+        indices = list(range(n))
+    for i in indices:
+        key_id = provider.key_ids[i]
+        if key_id in result.cooled:
+            continue
+        check = key_limit(channel, key_id)
+        if check is not None and check.bucket in result.at_limit:
+            continue
+        yield i

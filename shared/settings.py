@@ -1,0 +1,99 @@
+"""Process settings read from environment variables (UniAPI's names plus a few of our own).
+
+Settings are read once into an immutable object and passed around; nothing else in the package
+reads ``os.environ`` directly (except ``${NAME}`` expansion inside the YAML config).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+log = logging.getLogger("gateway")
+
+DEV_ADMIN_KEY = "adminadmin"
+DEV_TEMP_KEYS = ("temp_api_key", "temp_api_key_one")
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _float(env: Mapping[str, str], *names: str, default: float) -> float:
+    for name in names:
+        raw = env.get(name)
+        if raw not in (None, ""):
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValueError(f"environment variable {name}: expected a number of seconds, got {raw!r}") from None
+            if value <= 0:
+                raise ValueError(f"environment variable {name}: expected a positive number, got {raw!r}")
+            return value
+    return default
+
+
+@dataclass(frozen=True)
+class EnvKey:
+    """A gateway key that comes from the environment rather than from ``api_keys``."""
+
+    key: str
+    role: str  # "admin" or "user"
+    source: str  # the variable name, for messages
+
+
+@dataclass(frozen=True)
+class Settings:
+    production: bool = False
+    env_keys: tuple[EnvKey, ...] = ()
+    admin_disabled: bool = False
+    timeout: float = 100.0
+    config_yaml: str | None = None
+    config_path: str | None = None
+    config_url: str | None = None
+    redis_url: str | None = None
+    upstash_url: str | None = None
+    upstash_token: str | None = None
+    store_prefix: str = "unigw:"
+    disable_database: bool = False
+    max_body_bytes: int = 10 * 1024 * 1024
+    host: str = "0.0.0.0"
+    port: int = 8000
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        production = env.get("ENVIRONMENT", "").strip().lower() == "production"
+        keys: list[EnvKey] = []
+        admin = env.get("ADMIN_API_KEY") or (None if production else DEV_ADMIN_KEY)
+        admin_disabled = admin is None
+        if admin:
+            keys.append(EnvKey(admin, "admin", "ADMIN_API_KEY"))
+        for name, default in zip(("TEMP_API_KEY", "TEMP_API_KEY_ONE"), DEV_TEMP_KEYS):
+            value = env.get(name) or (None if production else default)
+            if value:
+                keys.append(EnvKey(value, "user", name))
+        try:
+            max_body = int(env.get("MAX_REQUEST_BYTES") or 10 * 1024 * 1024)
+        except ValueError:
+            raise ValueError("environment variable MAX_REQUEST_BYTES: expected an integer number of bytes") from None
+        return cls(
+            production=production,
+            env_keys=tuple(keys),
+            admin_disabled=admin_disabled,
+            timeout=_float(env, "TIMEOUT_SECONDS", "TIMEOUT", default=100.0),
+            config_yaml=env.get("CONFIG_YAML") or None,
+            config_path=env.get("CONFIG_PATH") or None,
+            config_url=env.get("CONFIG_URL") or None,
+            redis_url=env.get("REDIS_URL") or None,
+            upstash_url=env.get("UPSTASH_REDIS_REST_URL") or env.get("KV_REST_API_URL") or None,
+            upstash_token=env.get("UPSTASH_REDIS_REST_TOKEN") or env.get("KV_REST_API_TOKEN") or None,
+            store_prefix=env.get("STORE_PREFIX") or "unigw:",
+            disable_database=_truthy(env.get("DISABLE_DATABASE")),
+            max_body_bytes=max_body,
+            host=env.get("HOST") or "0.0.0.0",
+            port=int(env.get("PORT") or 8000),
+        )

@@ -1,0 +1,78 @@
+"""The state-store interface: few, coarse operations, each one round trip.
+
+Everything instances must share (rate-limit windows, rotation counters, cooldown marks, usage
+counters) goes through these operations. Each maps to one Lua script or one pipeline on Redis, and
+to a few dict operations in the in-process store, with the same semantics.
+
+* ``admit``        before the upstream call: check and count every rate-limit window (all or
+                   nothing: a denied request consumes no quota), advance rotation counters, read
+                   cooldown marks and the usage of upstream-key limits.
+* ``mark_failure`` failure path only: cooldown marks with expiry.
+* ``record_usage`` after the answer: upstream-key uses and token usage, in one call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..ratelimit import Window
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    """Sliding-window limits on one bucket (e.g. ``key:<id>:*``)."""
+
+    bucket: str
+    windows: tuple[Window, ...]
+
+
+@dataclass
+class AdmitRequest:
+    limits: list[LimitCheck] = field(default_factory=list)
+    rotation: str | None = None
+    key_rotations: list[str] = field(default_factory=list)
+    cooldown_ids: list[str] = field(default_factory=list)
+    usage_reads: list[LimitCheck] = field(default_factory=list)
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class WindowState:
+    limit: int
+    remaining: int
+    reset: float  # seconds until a slot frees (0 when none is used)
+
+
+@dataclass
+class AdmitResult:
+    allowed: bool
+    retry_after: float = 0.0
+    windows: list[WindowState] = field(default_factory=list)
+    rotation: int = 0
+    key_rotations: dict[str, int] = field(default_factory=dict)
+    cooled: dict[str, float] = field(default_factory=dict)  # id -> seconds left
+    at_limit: set[str] = field(default_factory=set)  # usage_reads buckets that are full
+    degraded: bool = False
+
+
+@dataclass(frozen=True)
+class Usage:
+    key_id: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Store(Protocol):
+    name: str
+
+    async def admit(self, request: AdmitRequest) -> AdmitResult: ...
+
+    async def mark_failure(self, marks: list[tuple[str, float]]) -> None: ...
+
+    async def record_usage(self, uses: list[LimitCheck], usage: Usage | None, request_id: str) -> None: ...
+
+    async def get_usage(self, key_id: str, day: str) -> dict[str, int]: ...
+
+    async def close(self) -> None: ...
