@@ -166,7 +166,7 @@ class ChatProxy:
         stream = bool(body.get("stream"))
         attempts = Attempts(started=started)
         t = time.perf_counter()
-        result = await self.store.admit(admission(policy, model, candidates, self.table.global_limits))
+        result = await self.store.admit(admission(policy, model, candidates, self.table.global_limits, self.table.fail_closed))
         attempts.store_ms = (time.perf_counter() - t) * 1000
         headers = ratelimit_headers(result)
         if result.degraded:

@@ -25,9 +25,10 @@ def key_limit(channel: Channel, key_id: str) -> LimitCheck | None:
     return LimitCheck(f"kl:{key_id}:{bucket}", windows)
 
 
-def admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate, ...], global_limits: tuple[Window, ...] | None) -> AdmitRequest:
+def admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate, ...], global_limits: tuple[Window, ...] | None,
+              fail_closed: bool = False) -> AdmitRequest:
     """Everything the store must check, count and read before the first upstream call."""
-    request = AdmitRequest()
+    request = AdmitRequest(fail_closed=fail_closed)
     resolved = limits_for(policy.limit_spec, model)
     if resolved is not None:
         bucket, windows = resolved

@@ -15,6 +15,9 @@ ENGINES: dict[str, str] = {
     "azure": "shared.providers.azure",
     "openrouter": "shared.providers.openrouter",
     "cloudflare": "shared.providers.cloudflare",
+    "anthropic": "shared.providers.anthropic",
+    "gemini": "shared.providers.gemini",
+    "vertex": "shared.providers.vertex",
 }
 
 _loaded: dict[str, Adapter] = {}

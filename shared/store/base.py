@@ -35,6 +35,7 @@ class AdmitRequest:
     cooldown_ids: list[str] = field(default_factory=list)
     usage_reads: list[LimitCheck] = field(default_factory=list)
     request_id: str = ""
+    fail_closed: bool = False  # when the shared store is unreachable: deny (True) or admit (False)
 
 
 @dataclass(frozen=True)
