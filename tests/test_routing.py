@@ -1,0 +1,235 @@
+"""Permission rules, renames and per-provider request shaping, seen from the OpenAI SDK."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.fakes.openai_fake import Reply
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def ask(client, model, **kw):
+    return client.chat.completions.create(model=model, messages=MSG, **kw)
+
+
+@pytest.fixture
+def three(fake_factory):
+    return fake_factory("a", models=("gpt-4o", "a-only")), fake_factory("b"), fake_factory("c")
+
+
+def providers_yaml(a, b, c) -> str:
+    return f"""
+providers:
+  - provider: a
+    base_url: {a.url}/v1/chat/completions
+    api: sk-upstream-key-1
+    model: [gpt-4o, a-only]
+  - provider: b
+    base_url: {b.url}/v1
+    api: sk-upstream-key-1
+    model:
+      - gpt-4o
+      - real-upstream-name: friendly
+  - provider: c
+    base_url: {c.url}/v1/chat/completions
+    api: sk-upstream-key-1
+    model:
+      - anthropic/claude-3-5-sonnet
+"""
+
+
+def test_plain_name_rule_tries_every_provider_serving_it_in_config_order(three, gateway_factory):
+    a, b, c = three
+    a.then(Reply(status=500))
+    gw = gateway_factory(providers_yaml(a, b, c) + """
+api_keys:
+  - api: sk-user
+    model: [gpt-4o]
+""")
+    answer = ask(gw.client("sk-user"), "gpt-4o")
+    assert answer.choices[0].message.content == "b says: hi"
+    assert len(a.requests) == 1 and len(b.requests) == 1
+
+
+def test_provider_star_rule_grants_all_models_of_that_provider_only(three, gateway_factory):
+    a, b, c = three
+    gw = gateway_factory(providers_yaml(a, b, c) + """
+api_keys:
+  - api: sk-user
+    model: [a/*]
+""")
+    client = gw.client("sk-user")
+    assert sorted(m.id for m in client.models.list()) == ["a-only", "gpt-4o"]
+    assert ask(client, "a-only").choices[0].message.content == "a says: hi"
+    ask(client, "gpt-4o")
+    assert len(b.requests) == 0  # b serves gpt-4o too, but the rule names provider a only
+    with pytest.raises(openai.PermissionDeniedError) as err:
+        ask(client, "friendly")
+    assert err.value.body["code"] == "model_not_allowed"
+
+
+def test_provider_slash_model_rule_uses_that_provider_only(three, gateway_factory):
+    a, b, c = three
+    gw = gateway_factory(providers_yaml(a, b, c) + """
+api_keys:
+  - api: sk-user
+    model: [b/gpt-4o]
+""")
+    client = gw.client("sk-user")
+    assert [m.id for m in client.models.list()] == ["gpt-4o"]
+    assert ask(client, "gpt-4o").choices[0].message.content == "b says: hi"
+    assert len(a.requests) == 0
+
+
+def test_angle_brackets_match_a_literal_name_containing_a_slash(three, gateway_factory):
+    a, b, c = three
+    gw = gateway_factory(providers_yaml(a, b, c) + """
+api_keys:
+  - api: sk-user
+    model: [<anthropic/claude-3-5-sonnet>]
+""")
+    client = gw.client("sk-user")
+    assert [m.id for m in client.models.list()] == ["anthropic/claude-3-5-sonnet"]
+    assert ask(client, "anthropic/claude-3-5-sonnet").choices[0].message.content == "c says: hi"
+    assert c.requests[0]["body"]["model"] == "anthropic/claude-3-5-sonnet"
+
+
+def test_all_and_star_rules_and_absent_rules_grant_everything(three, gateway_factory):
+    a, b, c = three
+    gw = gateway_factory(providers_yaml(a, b, c) + """
+api_keys:
+  - api: sk-all
+    model: [all]
+  - api: sk-star
+    model: ["*"]
+  - api: sk-none
+""")
+    expected = {"gpt-4o", "a-only", "friendly", "anthropic/claude-3-5-sonnet"}
+    for key in ("sk-all", "sk-star", "sk-none", "temp_api_key", "adminadmin"):
+        assert {m.id for m in gw.client(key).models.list()} == expected
+
+
+def test_rename_serves_only_the_alias_unless_the_upstream_name_is_listed(three, gateway_factory):
+    a, b, c = three
+    gw = gateway_factory(providers_yaml(a, b, c))
+    client = gw.client()
+    assert ask(client, "friendly").choices[0].message.content == "b says: hi"
+    assert b.requests[-1]["body"]["model"] == "real-upstream-name"
+    with pytest.raises(openai.NotFoundError):
+        ask(client, "real-upstream-name")
+    gw2 = gateway_factory(providers_yaml(a, b, c).replace("      - real-upstream-name: friendly", "      - real-upstream-name: friendly\n      - real-upstream-name"))
+    assert ask(gw2.client(), "real-upstream-name").choices[0].message.content == "b says: hi"
+
+
+def test_models_endpoint_lists_exactly_the_keys_models_in_openai_shape(three, gateway_factory):
+    a, b, c = three
+    gw = gateway_factory(providers_yaml(a, b, c) + """
+api_keys:
+  - api: sk-user
+    model: [friendly, <anthropic/claude-3-5-sonnet>, a/a-only]
+""")
+    r = httpx.get(gw.url + "/v1/models", headers={"authorization": "Bearer sk-user"})
+    body = r.json()
+    assert r.status_code == 200 and body["object"] == "list"
+    assert [m["id"] for m in body["data"]] == ["friendly", "anthropic/claude-3-5-sonnet", "a-only"]
+    assert all(m["object"] == "model" and isinstance(m["created"], int) and m["owned_by"] for m in body["data"])
+
+
+def test_weighted_rules_keep_rule_order_and_deduplicate_channels(three, gateway_factory):
+    a, b, c = three
+    gw = gateway_factory(providers_yaml(a, b, c) + """
+api_keys:
+  - api: sk-user
+    model: [{b/*: 3}, gpt-4o]
+""")
+    gw.client("sk-user").models.list()  # the routing table is compiled on the first request
+    policy = next(p for p in gw.gateway.table.keys.values() if p.source == "api_keys[0]")
+    route = policy.routes["gpt-4o"]
+    assert [(c.channel.provider.name, c.weight) for c in route] == [("b", 3), ("a", 1)]
+
+
+def test_tools_false_strips_tools_before_sending(fake_factory, gateway_factory):
+    fake = fake_factory("a")
+    gw = gateway_factory(f"""
+providers:
+  - provider: a
+    base_url: {fake.url}/v1
+    api: sk-upstream-key-1
+    model: [gpt-4o]
+    tools: false
+""")
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
+    ask(gw.client(), "gpt-4o", tools=tools, tool_choice="auto")
+    sent = fake.requests[-1]["body"]
+    assert "tools" not in sent and "tool_choice" not in sent
+
+
+def test_tools_pass_through_by_default_and_tool_calls_come_back(fake_factory, gateway_factory):
+    fake = fake_factory("a")
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    fake.then(Reply(tool_calls=[call]), Reply(tool_calls=[call]))
+    gw = gateway_factory(f"""
+providers:
+  - provider: a
+    base_url: {fake.url}/v1
+    api: sk-upstream-key-1
+    model: [gpt-4o]
+""")
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+    answer = ask(gw.client(), "gpt-4o", tools=tools)
+    assert fake.requests[-1]["body"]["tools"] == tools
+    assert answer.choices[0].finish_reason == "tool_calls"
+    assert answer.choices[0].message.tool_calls[0].function.arguments == '{"city": "Paris"}'
+    stream = ask(gw.client(), "gpt-4o", tools=tools, stream=True)
+    args, names = "", []
+    for chunk in stream:
+        for tc in chunk.choices[0].delta.tool_calls or [] if chunk.choices else []:
+            args += tc.function.arguments or ""
+            if tc.function.name:
+                names.append(tc.function.name)
+    assert names == ["get_weather"] and args == '{"city": "Paris"}'
+
+
+def test_headers_and_body_overrides_reach_the_upstream(fake_factory, gateway_factory):
+    fake = fake_factory("a", models=("gpt-4o", "o1"))
+    gw = gateway_factory(f"""
+providers:
+  - provider: a
+    base_url: {fake.url}/v1
+    api: sk-upstream-key-1
+    model: [gpt-4o, {{o1-2024: o1}}]
+    preferences:
+      headers: {{X-Team: research}}
+      post_body_parameter_overrides:
+        seed: 42
+        o1:
+          reasoning_effort: high
+          __remove__: [temperature]
+""")
+    client = gw.client()
+    ask(client, "gpt-4o", temperature=0.5)
+    first = fake.requests[-1]
+    assert first["headers"]["x-team"] == "research"
+    assert first["body"]["seed"] == 42 and first["body"]["temperature"] == 0.5 and "reasoning_effort" not in first["body"]
+    ask(client, "o1", temperature=0.5)
+    second = fake.requests[-1]["body"]
+    assert second["model"] == "o1-2024" and second["reasoning_effort"] == "high" and second["seed"] == 42
+    assert "temperature" not in second
+
+
+def test_provider_without_model_list_is_discovered_from_upstream_models(fake_factory, gateway_factory):
+    fake = fake_factory("a", models=("m-one", "m-two"))
+    gw = gateway_factory(f"""
+providers:
+  - provider: a
+    base_url: {fake.url}/v1/chat/completions
+    api: sk-upstream-key-1
+""")
+    client = gw.client()
+    assert sorted(m.id for m in client.models.list()) == ["m-one", "m-two"]
+    assert ask(client, "m-two").choices[0].message.content == "a says: hi"
+    client.models.list()
+    assert sum(1 for r in fake.requests if r["path"] == "/v1/models") == 1  # fetched once per instance
