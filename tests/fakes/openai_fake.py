@@ -36,6 +36,7 @@ class Reply:
     break_after: int | None = None  # stream: drop the connection after this many content events
     first_event_error: bool = False  # stream: the first event is an in-band error
     no_done: bool = False  # stream: end the body without [DONE]
+    body: Any = None  # non-stream: answer exactly this JSON (e.g. an in-band error in a 200)
 
 
 def last_user_text(body: dict[str, Any]) -> str:
@@ -109,6 +110,8 @@ class FakeOpenAI:
         if reply.status >= 400:
             err = reply.error_body or {"error": {"message": f"fake {self.name} error {reply.status}", "type": "server_error", "param": None, "code": None}}
             return JSONResponse(err, status_code=reply.status, headers=reply.headers)
+        if reply.body is not None:
+            return JSONResponse(reply.body, headers=reply.headers)
         text = reply.text if reply.text is not None else f"{self.name} says: {last_user_text(body)}"
         usage = {"prompt_tokens": max(1, len(last_user_text(body).split())), "completion_tokens": max(1, len(text.split()))}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
