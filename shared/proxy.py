@@ -176,6 +176,14 @@ class ChatProxy:
             raise GatewayError(429, f"rate limit exceeded for this key; retry in {wait}s", code="rate_limit_exceeded",
                                headers={**headers, "retry-after": str(wait)})
 
+        if policy.moderation:
+            from .moderation import moderate
+
+            try:
+                await moderate(policy, body)
+            except GatewayError as exc:
+                exc.headers = {**headers, **exc.headers}
+                raise
         options = body.get("stream_options")
         ctx = StreamContext(model=model, include_usage=bool(isinstance(options, dict) and options.get("include_usage")))
         channels = order_channels(policy, model, candidates, result)

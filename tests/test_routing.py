@@ -233,3 +233,32 @@ providers:
     assert ask(client, "m-two").choices[0].message.content == "a says: hi"
     client.models.list()
     assert sum(1 for r in fake.requests if r["path"] == "/v1/models") == 1  # fetched once per instance
+
+
+def test_enable_moderation_refuses_flagged_messages_and_lets_others_through(fake_factory, gateway_factory):
+    fake = fake_factory("openai-test", models=("gpt-4o", "text-moderation-latest"))
+    gw = gateway_factory(f"""
+providers:
+  - provider: openai-test
+    base_url: {fake.url}/v1/chat/completions
+    api: sk-upstream-key-1
+    model: [gpt-4o, text-moderation-latest]
+api_keys:
+  - api: sk-moderated
+    model: [gpt-4o, openai-test/text-moderation-latest]
+    preferences: {{ENABLE_MODERATION: true}}
+  - api: sk-free
+    model: [gpt-4o]
+""")
+    moderated = gw.client("sk-moderated")
+    with pytest.raises(openai.BadRequestError) as err:
+        moderated.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "plan an attack"}])
+    assert err.value.body["code"] == "content_filter" and "violence" in err.value.body["message"]
+    assert ask(moderated, "gpt-4o").choices[0].message.content == "openai-test says: hi"
+    mod_calls = [r for r in fake.requests if r["path"] == "/v1/moderations"]
+    assert len(mod_calls) == 2 and mod_calls[0]["body"] == {"model": "text-moderation-latest", "input": "plan an attack"}
+    chat_calls = [r for r in fake.requests if r["path"] == "/v1/chat/completions"]
+    assert len(chat_calls) == 1  # the flagged request never reached the model
+    free = gw.client("sk-free")
+    free.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "plan an attack"}])
+    assert len([r for r in fake.requests if r["path"] == "/v1/moderations"]) == 2  # not moderated

@@ -104,6 +104,11 @@ class FakeOpenAI:
                                            "param": None, "code": "invalid_api_key"}}, status_code=401)
         if request.method == "GET" and request.url.path.endswith("/models"):
             return JSONResponse({"object": "list", "data": [{"id": m, "object": "model", "created": 1, "owned_by": "fake"} for m in self.models]})
+        if request.url.path.endswith("/moderations"):
+            flagged = "attack" in str(body.get("input"))
+            return JSONResponse({"id": "modr-1", "model": body.get("model"), "results": [{
+                "flagged": flagged, "categories": {"violence": flagged, "harassment": False},
+                "category_scores": {"violence": 0.99 if flagged else 0.01, "harassment": 0.0}}]})
         reply = self.script.pop(0) if self.script else self.default
         if reply.stall:
             await asyncio.sleep(reply.stall)
