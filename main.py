@@ -13,7 +13,11 @@ import sys
 
 
 def main() -> int:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(), format="%(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    if level not in logging.getLevelNamesMapping():
+        print(f"configuration error:\nenvironment variable LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {level!r}", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     import uvicorn
 
     from shared.config import ConfigError, load_config

@@ -46,6 +46,8 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         body = json.loads(b"".join(chunks))
     except ValueError:
         raise GatewayError(400, "The request body is not valid JSON.", code="invalid_json") from None
+    except RecursionError:  # a few kilobytes of "[[[[..." would otherwise be a 500
+        raise GatewayError(400, "The request body is nested too deeply.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json")
     return body
@@ -104,7 +106,9 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         if status == 405:
-            return error_response(GatewayError(405, f"Method {request.method} is not allowed on {request.url.path}.", code="method_not_allowed"))
+            allow = (getattr(exc, "headers", None) or {}).get("Allow")
+            return error_response(GatewayError(405, f"Method {request.method} is not allowed on {request.url.path}.", code="method_not_allowed",
+                                               headers={"allow": allow} if allow else None))
         return error_response(GatewayError(404, f"Unknown path {request.url.path}. This gateway serves POST /v1/chat/completions and GET /v1/models.", code="unknown_url"))
 
     async def server_error(request: Request, exc: Exception) -> Response:

@@ -27,8 +27,6 @@ class Gateway:
         self.proxy: ChatProxy | None = None
         self.source = "given" if config is not None else "none"
         self._lock = asyncio.Lock()
-        if self.settings.admin_disabled:
-            log.warning("ENVIRONMENT=production and ADMIN_API_KEY is not set: admin access is disabled")
 
     async def ready(self) -> RoutingTable:
         """Load the config and compile the routing table once; raise a 503 while the config is broken."""
@@ -47,6 +45,8 @@ class Gateway:
                 table = compile_routes(config, self.settings, discovered)
                 self.proxy = ChatProxy(table, self.store)
                 self.table = table
+                if self.settings.admin_disabled:
+                    log.warning("ENVIRONMENT=production and ADMIN_API_KEY is not set: admin access is disabled")
                 if not table.providers:
                     log.warning("no providers configured (source: %s): every model request answers 404. "
                                 "Write an api.yaml (see README.md) or set CONFIG_YAML / CONFIG_PATH / CONFIG_URL.", self.source)

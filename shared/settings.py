@@ -7,6 +7,7 @@ reads ``os.environ`` directly (except ``${NAME}`` expansion inside the YAML conf
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -15,6 +16,19 @@ log = logging.getLogger("gateway")
 
 DEV_ADMIN_KEY = "adminadmin"
 DEV_TEMP_KEYS = ("temp_api_key", "temp_api_key_one")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, what: str, low: int = 1, high: int | None = None) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}: expected {what}, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"environment variable {name}: expected {what}, got {raw!r}")
+    return value
 
 
 def _truthy(value: str | None) -> bool:
@@ -28,9 +42,9 @@ def _float(env: Mapping[str, str], *names: str, default: float) -> float:
             try:
                 value = float(raw)
             except ValueError:
-                raise ValueError(f"environment variable {name}: expected a number of seconds, got {raw!r}") from None
-            if value <= 0:
-                raise ValueError(f"environment variable {name}: expected a positive number, got {raw!r}")
+                raise ValueError(f"environment variable {name}: expected a positive number of seconds, got {raw!r}") from None
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"environment variable {name}: expected a positive number of seconds, got {raw!r}")
             return value
     return default
 
@@ -57,6 +71,8 @@ class Settings:
     upstash_url: str | None = None
     upstash_token: str | None = None
     store_prefix: str = "unigw:"
+    store_timeout: float = 0.5  # seconds: budget of one shared-store call before degraded mode
+    store_retry: float = 5.0  # seconds: back-off before an unreachable shared store is tried again
     disable_database: bool = False
     max_body_bytes: int = 10 * 1024 * 1024
     host: str = "0.0.0.0"
@@ -76,10 +92,7 @@ class Settings:
             value = env.get(name) or (None if production else default)
             if value:
                 keys.append(EnvKey(value, "user", name))
-        try:
-            max_body = int(env.get("MAX_REQUEST_BYTES") or 10 * 1024 * 1024)
-        except ValueError:
-            raise ValueError("environment variable MAX_REQUEST_BYTES: expected an integer number of bytes") from None
+        max_body = _int(env, "MAX_REQUEST_BYTES", 10 * 1024 * 1024, "a positive integer number of bytes")
         return cls(
             production=production,
             env_keys=tuple(keys),
@@ -92,8 +105,10 @@ class Settings:
             upstash_url=env.get("UPSTASH_REDIS_REST_URL") or env.get("KV_REST_API_URL") or None,
             upstash_token=env.get("UPSTASH_REDIS_REST_TOKEN") or env.get("KV_REST_API_TOKEN") or None,
             store_prefix=env.get("STORE_PREFIX") or "unigw:",
+            store_timeout=_float(env, "STORE_TIMEOUT_SECONDS", default=0.5),
+            store_retry=_float(env, "STORE_RETRY_SECONDS", default=5.0),
             disable_database=_truthy(env.get("DISABLE_DATABASE")),
             max_body_bytes=max_body,
             host=env.get("HOST") or "0.0.0.0",
-            port=int(env.get("PORT") or 8000),
+            port=_int(env, "PORT", 8000, "a TCP port number (1-65535)", 1, 65535),
         )

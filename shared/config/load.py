@@ -33,22 +33,73 @@ def _path(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or "(top level)"
 
 
-def _expand(node: Any, env: Mapping[str, str], loc: list[Any]) -> Any:
-    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string of the tree."""
+def _expand(node: Any, env: Mapping[str, str], loc: list[Any], used: set[str] | None = None) -> Any:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string of the tree.
+
+    Values taken from the environment are added to ``used`` so error messages can redact them.
+    """
     if isinstance(node, str):
         def sub(match: re.Match[str]) -> str:
             name, default = match[1], match[2]
-            if name in env:
-                return env[name]
+            value = env.get(name)
+            # Shell semantics: ``${NAME:-default}`` also applies the default when NAME is set but empty
+            # (platform dashboards often keep empty variables around).
+            if value or (value is not None and default is None):
+                if used is not None:
+                    used.add(value)
+                return value
             if default is not None:
                 return default
             raise ConfigError(f"{_path(loc)}: environment variable {name} is not set (write ${{{name}:-default}} to give a default)")
         return _VAR.sub(sub, node)
     if isinstance(node, list):
-        return [_expand(item, env, loc + [i]) for i, item in enumerate(node)]
+        return [_expand(item, env, loc + [i], used) for i, item in enumerate(node)]
     if isinstance(node, dict):
-        return {key: _expand(value, env, loc + [key]) for key, value in node.items()}
+        return {key: _expand(value, env, loc + [key], used) for key, value in node.items()}
     return node
+
+
+_SECRET_FIELDS = {"api", "private_key", "headers"}
+
+
+def _secrets(node: Any, out: set[str], inside: bool = False) -> set[str]:
+    """Every string under a secret-bearing field (provider and gateway keys, private keys, headers)."""
+    if isinstance(node, str):
+        if inside:
+            out.add(node)
+    elif isinstance(node, list):
+        for item in node:
+            _secrets(item, out, inside)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            _secrets(value, out, inside or key in _SECRET_FIELDS)
+    return out
+
+
+def _redact(message: str, secrets: set[str]) -> str:
+    """Validators may quote a value (a limit string, an engine name); a secret pasted into the wrong
+    field must still never reach a message. Very short values are left alone (they would mangle words)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 6 and secret in message:
+            message = message.replace(secret, "***")
+    return message
+
+
+def _expected_fields(loc: tuple[Any, ...]) -> list[str]:
+    """The field names allowed where an unknown field ``loc[-1]`` was found (empty if unknown)."""
+    model: Any = GatewayConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        for arg in getattr(annotation, "__args__", ()) or ():  # list[ProviderConfig] and the like
+            if hasattr(arg, "model_fields"):
+                annotation = arg
+        model = annotation
+    return list(getattr(model, "model_fields", {}))
 
 
 def _parse_text(text: str, source: str) -> Any:
@@ -80,30 +131,39 @@ def parse_config_text(text: str, source: str, env: Mapping[str, str] | None = No
     data = _parse_text(text, source)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with 'providers', 'api_keys' and 'preferences' at the top level")
+    used: set[str] = set()
     try:
-        data = _expand(data, env, [])
+        data = _expand(data, env, [], used)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     try:
         return GatewayConfig.model_validate(data)
     except ValidationError as exc:
+        secrets = _secrets(data, set(used))
         lines = []
         for err in exc.errors(include_input=False, include_url=False):
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
-                msg = "unknown field (check the spelling; see the configuration reference in README.md)"
+                allowed = _expected_fields(tuple(err["loc"]))
+                expected = f"expected one of: {', '.join(allowed)}" if allowed else "check the spelling"
+                msg = f"unknown field; {expected} (see the configuration reference in README.md)"
             elif msg.startswith("Value error, "):
                 msg = msg[len("Value error, "):]
-            lines.append(f"{source}: {_path(err['loc'])}: {msg}")
+            msg = _redact(msg, secrets)
+            # Whole-config checks (unique names) carry their own path in the message.
+            lines.append(f"{source}: {_path(err['loc'])}: {msg}" if err["loc"] else f"{source}: {msg}")
         raise ConfigError("\n".join(lines)) from None
 
 
 def safe_url(url: str) -> str:
     """The URL without credentials or query string, fit for messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host += f":{parts.port}"
+    except ValueError:  # e.g. an unclosed IPv6 bracket: show nothing of it
+        return "(unparsable URL)"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
@@ -125,10 +185,19 @@ async def load_config(settings: Settings, env: Mapping[str, str] | None = None) 
 
         source = safe_url(settings.config_url)
         try:
+            valid = urlsplit(settings.config_url).scheme in ("http", "https") and bool(urlsplit(settings.config_url).hostname)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConfigError(f"CONFIG_URL {source}: expected an http:// or https:// URL")
+        try:
             async with httpx.AsyncClient(timeout=15, follow_redirects=True) as client:
                 response = await client.get(settings.config_url)
-        except httpx.HTTPError as exc:
-            raise ConfigError(f"CONFIG_URL {source}: fetch failed ({type(exc).__name__})") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            # Only the exception type: httpx's own text may repeat the full URL (query string included).
+            why = ("timed out" if isinstance(exc, httpx.TimeoutException)
+                   else "could not connect" if isinstance(exc, httpx.ConnectError) else type(exc).__name__)
+            raise ConfigError(f"CONFIG_URL {source}: fetch failed ({why})") from None
         if response.status_code != 200:
             raise ConfigError(f"CONFIG_URL {source}: fetch failed with HTTP {response.status_code}")
         return parse_config_text(response.text, f"CONFIG_URL {source}", env), f"CONFIG_URL {source}"

@@ -92,6 +92,9 @@ class ProviderConfig(_Strict):
     private_key: str | None = None
     client_email: str | None = None
     region: str | None = None
+    # Vertex AI: the OAuth2 token endpoint of the service account (its key file's ``token_uri``);
+    # Google's by default. Set it only for a private token endpoint or a test fake.
+    token_uri: str | None = None
     cf_account_id: str | None = None
     notes: Any = None
     preferences: ProviderPreferences = Field(default_factory=ProviderPreferences)
@@ -152,11 +155,13 @@ class KeyPreferences(_Strict):
         if not isinstance(value, dict):
             return value
         out: dict[str, Any] = {}
+        spelled: dict[str, Any] = {}
         for key, item in value.items():
             name = str(key).upper() if str(key).upper() in cls.model_fields else key
             if name in out:
-                raise ValueError(f"{key!r} is given twice (in two spellings)")
+                raise ValueError(f"{spelled[name]!r} and {key!r} are the same setting; give only one of them")
             out[name] = item
+            spelled[name] = key
         return out
 
     @field_validator("AUTO_RETRY", mode="before")
@@ -214,7 +219,9 @@ class GlobalPreferences(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
-        if isinstance(value, dict) and "RATE_LIMIT" in value and "rate_limit" not in value:
+        if isinstance(value, dict) and "RATE_LIMIT" in value:
+            if "rate_limit" in value:
+                raise ValueError("'RATE_LIMIT' and 'rate_limit' are the same setting; give only one of them")
             value = {("rate_limit" if k == "RATE_LIMIT" else k): v for k, v in value.items()}
         return value
 
