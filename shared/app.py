@@ -56,7 +56,9 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
 def check_chat_body(body: dict[str, Any]) -> str:
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise GatewayError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
+        if model is None or model == "":
+            raise GatewayError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
+        raise GatewayError(400, "'model' must be a string", param="model", code="invalid_type")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise GatewayError(400, "'messages' must be a non-empty array of message objects", param="messages",

@@ -472,3 +472,10 @@ def test_valid_example_config_with_every_documented_field_loads(environ, tmp_pat
     assert config.providers[0].engine == "openai"
     assert config.api_keys[0].preferences.AUTO_RETRY == 3
     assert config.api_keys[0].model[1] == ("openai/*", 5)
+
+
+def test_empty_sections_are_read_as_empty():
+    from shared.config import parse_config_text
+
+    config = parse_config_text("providers:\napi_keys:\npreferences:\n", "api.yaml", {})
+    assert config.providers == [] and config.api_keys == [] and config.preferences.cooldown_period == 300

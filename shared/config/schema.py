@@ -242,6 +242,14 @@ class GatewayConfig(_Strict):
     api_keys: list[ApiKeyConfig] = Field(default_factory=list)
     preferences: GlobalPreferences = Field(default_factory=GlobalPreferences)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, value: Any) -> Any:
+        """``api_keys:`` with nothing under it is YAML null: read it as an empty section."""
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if not (k in ("providers", "api_keys", "preferences") and v is None)}
+        return value
+
     @model_validator(mode="after")
     def _unique(self) -> "GatewayConfig":
         seen: set[str] = set()
