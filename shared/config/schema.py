@@ -84,7 +84,7 @@ class ProviderPreferences(_Strict):
 class ProviderConfig(_Strict):
     provider: str = Field(min_length=1)
     base_url: str | None = None
-    api: Any = None
+    api: Any = ()
     model: Any = None
     tools: bool = True
     engine: str | None = None

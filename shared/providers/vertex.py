@@ -1,0 +1,152 @@
+"""Vertex AI: Gemini and Claude models on Google Cloud, with OAuth2 tokens from a service account.
+
+Vertex speaks two wire formats behind one auth scheme: Google's own models take the Gemini
+``generateContent`` body, Anthropic's take the Messages body on ``rawPredict`` (providers.md 4).
+Both translations are reused as they are (:mod:`.gemini`, :mod:`.anthropic`); this module only
+builds URLs, adds the bearer token and picks the publisher from the upstream model name.
+
+URL: ``https://{region}-aiplatform.googleapis.com/v1/projects/{project}/locations/{region}/
+publishers/{google|anthropic}/models/{model}:{method}``; region ``global`` has no region prefix in
+the host, the multi-regions ``us``/``eu`` use ``aiplatform.{us|eu}.rep.googleapis.com``.
+``base_url`` replaces the API root (scheme, host and optional ``/v1`` or ``/v1beta1``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+from urllib.parse import quote
+
+from . import anthropic, gemini, google_auth
+from .base import ParsedResponse, StreamContext, StreamTranslator, UpstreamError, UpstreamRequest, dumps
+
+if TYPE_CHECKING:
+    from ..routing import Channel, Provider
+
+DEFAULT_REGION = "us-central1"
+ANTHROPIC_VERSION = "vertex-2023-10-16"
+MULTI_REGIONS = ("us", "eu")
+
+
+def claude_body(body: dict[str, Any], stream: bool) -> dict[str, Any]:
+    """Anthropic Messages body minus ``model`` (it is in the URL) plus Vertex's ``anthropic_version``."""
+    payload = {"anthropic_version": ANTHROPIC_VERSION, **anthropic.to_anthropic(body)}
+    payload.pop("model", None)
+    if stream:
+        payload["stream"] = True
+    return payload
+
+
+def claude_response(data: bytes, ctx: StreamContext) -> dict[str, Any]:
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        raise UpstreamError(502, "Vertex AI (Claude) answered 200 with a body that is not JSON") from None
+    if isinstance(obj, dict) and obj.get("type") == "error":
+        raise anthropic.error_from_event(obj)
+    if not isinstance(obj, dict) or not isinstance(obj.get("content"), list):
+        raise UpstreamError(502, "Vertex AI (Claude) answered 200 without a message 'content' list")
+    return anthropic.from_anthropic(obj, ctx)
+
+
+def gemini_body(body: dict[str, Any], stream: bool) -> dict[str, Any]:
+    return gemini.to_gemini(body)
+
+
+def gemini_response(data: bytes, ctx: StreamContext) -> dict[str, Any]:
+    return gemini.from_gemini(gemini.load_response(data), ctx)
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """One model publisher on Vertex: its URL segment, methods and translation functions."""
+
+    name: str
+    method: str
+    stream_method: str
+    body: Callable[[dict[str, Any], bool], dict[str, Any]]
+    response: Callable[[bytes, StreamContext], dict[str, Any]]
+    stream: Callable[[StreamContext], StreamTranslator]
+
+
+GOOGLE = Publisher("google", "generateContent", "streamGenerateContent?alt=sse", gemini_body, gemini_response, gemini.GeminiStream)
+ANTHROPIC = Publisher("anthropic", "rawPredict", "streamRawPredict", claude_body, claude_response, anthropic.AnthropicStream)
+
+# Upstream model name prefix -> publisher; anything else is a Google model.
+PUBLISHERS: tuple[tuple[str, Publisher], ...] = (("claude", ANTHROPIC),)
+
+
+def publisher_of(model: str) -> Publisher:
+    for prefix, publisher in PUBLISHERS:
+        if model.startswith(prefix):
+            return publisher
+    return GOOGLE
+
+
+def host_of(region: str) -> str:
+    if region == "global":
+        return "aiplatform.googleapis.com"
+    if region in MULTI_REGIONS:
+        return f"aiplatform.{region}.rep.googleapis.com"
+    return f"{region}-aiplatform.googleapis.com"
+
+
+def api_root(config: Any, region: str) -> str:
+    """``https://<host>/v1`` or the configured ``base_url`` (with ``/v1`` added unless it names a version)."""
+    root = (config.base_url or f"https://{host_of(region)}").rstrip("/")
+    if not (root.endswith("/v1") or root.endswith("/v1beta1")):
+        root += "/v1"
+    return root
+
+
+def model_url(config: Any, model: str, publisher: Publisher, stream: bool) -> str:
+    if not config.project_id:
+        raise UpstreamError(500, f"provider {config.provider!r}: Vertex AI needs project_id")
+    region = config.region or DEFAULT_REGION
+    method = publisher.stream_method if stream else publisher.method
+    return (f"{api_root(config, region)}/projects/{quote(config.project_id, safe='')}/locations/{quote(region, safe='')}"
+            f"/publishers/{publisher.name}/models/{quote(model, safe='@')}:{method}")
+
+
+def is_google_error(data: bytes) -> bool:
+    try:
+        body: Any = json.loads(data)
+    except ValueError:
+        return False
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    err = body.get("error") if isinstance(body, dict) else None
+    return isinstance(err, dict) and isinstance(err.get("status"), str)
+
+
+class VertexAdapter:
+    async def build_request(self, channel: "Channel", key: str, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+        config = channel.provider.config
+        publisher = publisher_of(channel.upstream_model)
+        url = model_url(config, channel.upstream_model, publisher, stream)
+        payload = publisher.body(body, stream)
+        token = await google_auth.access_token(config)
+        headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
+        headers.update(channel.provider.headers)
+        return UpstreamRequest(url, headers, payload)
+
+    def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+        out = publisher_of(channel.upstream_model).response(data, ctx)
+        return ParsedResponse(dumps(out), out.get("usage"))
+
+    def stream(self, channel: "Channel", ctx: StreamContext) -> StreamTranslator:
+        return publisher_of(channel.upstream_model).stream(ctx)
+
+    def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        """Vertex-level failures (auth, quota, permissions) are Google-shaped, Claude's own are Anthropic's."""
+        if is_google_error(data):
+            return gemini.google_error(status, data, headers)
+        return anthropic.parse_error(status, data, headers)
+
+    def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None:
+        return None  # no OpenAI-style model list on Vertex: name the models in the config
+
+
+adapter = VertexAdapter()
+__all__ = ["ANTHROPIC", "GOOGLE", "Publisher", "VertexAdapter", "adapter", "api_root", "host_of", "model_url", "publisher_of"]
