@@ -6,10 +6,11 @@ optional). Every error is an OpenAI error object.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -125,7 +126,14 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         Route("/healthz", healthz, methods=["GET"]),
         Route("/", healthz, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: not_found, 404: not_found, 405: not_found, Exception: server_error})
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        """Servers that run ASGI lifespan (uvicorn) close connections on shutdown; serverless
+        adapters with lifespan off simply never call this."""
+        yield
+        await gateway.aclose()
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found, 404: not_found, 405: not_found, Exception: server_error})
     app.state.gateway = gateway
     return app
 

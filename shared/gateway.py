@@ -52,6 +52,15 @@ class Gateway:
                                 "Write an api.yaml (see README.md) or set CONFIG_YAML / CONFIG_PATH / CONFIG_URL.", self.source)
         return self.table
 
+    async def aclose(self) -> None:
+        """Close the store's connections and this loop's HTTP client (ASGI lifespan shutdown)."""
+        from .http_client import close_client
+
+        try:
+            await self.store.close()
+        finally:
+            await close_client()
+
     async def _discover(self, config: GatewayConfig) -> dict[str, list[str]]:
         """Model lists for providers without ``model``: fetched from the upstream once per instance."""
         todo = [p for p in config.providers if p.model is None]

@@ -4,21 +4,21 @@ Why not a plain ``httpx.AsyncClient``: its connection pool rescans every connect
 which costs ~2 ms of CPU per request under concurrency; the ``httpx-aiohttp`` transport keeps
 httpx's API at ~0.36 ms (design.md, measured facts). The transport choice lives only here.
 
-The client is bound to the event loop it was built on; serverless adapters may run each
-invocation on a new loop, so a client from a closed loop is replaced.
+A client is bound to the event loop it was built on. A serverless instance runs one loop, so it
+builds one client; keeping them per loop also lets tests run several gateways in one process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import httpx
 
-_client: "httpx.AsyncClient | None" = None
-_loop: asyncio.AbstractEventLoop | None = None
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
 
 
 def _build() -> "httpx.AsyncClient":
@@ -35,15 +35,15 @@ def _build() -> "httpx.AsyncClient":
 
 
 def get_client() -> "httpx.AsyncClient":
-    global _client, _loop
     loop = asyncio.get_running_loop()
-    if _client is None or _loop is not loop:
-        _client, _loop = _build(), loop
-    return _client
+    client = _clients.get(loop)
+    if client is None:
+        client = _clients[loop] = _build()
+    return client
 
 
 async def close_client() -> None:
-    global _client, _loop
-    if _client is not None:
-        client, _client, _loop = _client, None, None
+    """Close this loop's client (on shutdown), so no connection or session is left open."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
         await client.aclose()

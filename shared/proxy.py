@@ -155,7 +155,7 @@ def client_error(err: UpstreamError, channel: Channel) -> GatewayError:
 class ChatProxy:
     """Runs one chat completion request against the routing table and the store."""
 
-    def __init__(self, table: RoutingTable, store: Store, on_store_degraded: Any = None) -> None:
+    def __init__(self, table: RoutingTable, store: Store) -> None:
         self.table = table
         self.store = store
 
@@ -173,6 +173,9 @@ class ChatProxy:
             headers["x-gateway-store"] = "degraded"
         if not result.allowed:
             wait = max(1, math.ceil(result.retry_after))
+            if result.store_unavailable:
+                raise GatewayError(503, f"the shared rate-limit store is unreachable and rate limits fail closed; retry in {wait}s",
+                                   code="store_unavailable", headers={**headers, "retry-after": str(wait)})
             raise GatewayError(429, f"rate limit exceeded for this key; retry in {wait}s", code="rate_limit_exceeded",
                                headers={**headers, "retry-after": str(wait)})
 

@@ -10,5 +10,20 @@ __all__ = ["AdmitRequest", "AdmitResult", "LimitCheck", "MemoryStore", "Store", 
 
 
 def make_store(settings: Settings) -> Store:
-    """The in-process store unless a shared one is configured (shared backends load lazily)."""
-    return MemoryStore()
+    """Upstash when its URL and token are set, else Redis over TCP when ``REDIS_URL`` is set, else
+    the in-process store. A shared store is wrapped in degraded mode (``resilient.py``), and its
+    module (with the redis / upstash-redis import) is loaded only here, only when configured."""
+    shared: Store
+    if settings.upstash_url and settings.upstash_token:
+        from .upstash import UpstashStore
+
+        shared = UpstashStore(settings.upstash_url, settings.upstash_token, settings.store_prefix)
+    elif settings.redis_url:
+        from .redis_tcp import RedisStore
+
+        shared = RedisStore(settings.redis_url, settings.store_prefix, timeout=settings.store_timeout)
+    else:
+        return MemoryStore()
+    from .resilient import ResilientStore
+
+    return ResilientStore(shared, timeout=settings.store_timeout, retry_after=settings.store_retry)

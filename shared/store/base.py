@@ -55,6 +55,7 @@ class AdmitResult:
     cooled: dict[str, float] = field(default_factory=dict)  # id -> seconds left
     at_limit: set[str] = field(default_factory=set)  # usage_reads buckets that are full
     degraded: bool = False
+    store_unavailable: bool = False  # denied only because the shared store is down and limits fail closed
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ class ThreadServer:
     def __init__(self, app, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off",
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", lifespan="auto",
                                 loop="asyncio", http="h11", timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

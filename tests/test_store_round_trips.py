@@ -1,0 +1,182 @@
+"""Store round trips per chat request, counted at the wire, through each shared backend.
+
+Redis over TCP: every command the server receives, from ``MONITOR`` (with the server's timestamps;
+the commands a script runs inside Redis are left out, they are not round trips). Upstash: the
+bridge's log of HTTP requests. Both are ordered against the time the fake upstream received its
+request, so "before" and "after" are facts, not guesses:
+
+* success: exactly one call before the upstream request (``admit``), at most one after it
+  (``record_usage``), for plain and streamed answers;
+* failure then success on the next channel: ``admit``, one ``mark_failure`` between the two
+  upstream requests, one ``record_usage`` after.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Iterator
+
+import pytest
+
+from shared.store.lua import SCRIPTS
+from tests.fakes.openai_fake import FakeOpenAI, Reply
+from tests.fakes.upstash_bridge import UpstashBridge
+from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
+
+OPS = {s.sha: s.name for s in SCRIPTS.values()}
+
+
+class Monitor:
+    """Commands received by redis-server (not those run inside scripts), with server timestamps."""
+
+    END = "round-trips-end"
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self.events: list[tuple[float, str]] = []
+        self._ender = server.client()
+        self._ender.ping()  # connected now, so that its handshake is not recorded
+        self._monitor = server.client().monitor().__enter__()  # MONITOR is active once this returns
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while True:
+            event = self._monitor.next_command()
+            if event["client_type"] == "lua":
+                continue
+            if event["command"] == f"ECHO {self.END}":
+                return
+            self.events.append((event["time"], event["command"]))
+
+    def stop(self) -> list[tuple[float, str]]:
+        self._ender.echo(self.END)
+        self._thread.join(5)
+        self._monitor.__exit__()
+        return [(t, op_of(cmd.split())) for t, cmd in self.events]
+
+
+def op_of(command: list) -> str:
+    name = str(command[0]).upper()
+    return OPS.get(str(command[1]), "unknown script") if name in ("EVALSHA", "EVAL") and len(command) > 1 else name
+
+
+class Wire:
+    """Starts recording store calls for one backend; ``calls()`` returns (time, operation) pairs."""
+
+    def __init__(self, kind: str, server: RedisServer, bridge: UpstashBridge | None) -> None:
+        self.kind, self.server, self.bridge = kind, server, bridge
+        self.monitor: Monitor | None = None
+
+    def start(self) -> None:
+        if self.bridge is not None:
+            self.bridge.clear()
+        else:
+            self.monitor = Monitor(self.server)
+
+    def calls(self, expect_after: float) -> list[tuple[float, str]]:
+        """Wait until some call arrived after ``expect_after`` (usage is recorded as a stream ends), then a
+        little more, so that any extra call would be caught too."""
+        deadline = time.time() + 3
+        while time.time() < deadline and not any(t > expect_after for t, _ in self._current()):
+            time.sleep(0.01)
+        time.sleep(0.2)
+        if self.monitor is not None:
+            events, self.monitor = self.monitor.stop(), None
+            return events
+        return self._current()
+
+    def _current(self) -> list[tuple[float, str]]:
+        if self.bridge is not None:
+            return [(e.time, op_of(c)) for e in list(self.bridge.log) for c in e.commands]
+        assert self.monitor is not None
+        return list(self.monitor.events)
+
+
+@pytest.fixture(params=["redis", "upstash"])
+def wire(request, redis_server: RedisServer) -> Iterator[tuple[Wire, dict[str, str]]]:  # noqa: F811
+    env = {"STORE_PREFIX": f"rt-{uuid.uuid4().hex[:8]}:", "STORE_TIMEOUT_SECONDS": "5"}
+    client = redis_server.client()
+    for script in SCRIPTS.values():  # the warm path: scripts cached (the NOSCRIPT path is in test_store_backends)
+        client.script_load(script.source)
+    bridge = None
+    if request.param == "redis":
+        env["REDIS_URL"] = redis_server.url
+    else:
+        bridge = UpstashBridge(redis_server.port).start()
+        env.update(UPSTASH_REDIS_REST_URL=bridge.url, UPSTASH_REDIS_REST_TOKEN=bridge.token)
+    yield Wire(request.param, redis_server, bridge), env
+    if bridge is not None:
+        bridge.stop()
+
+
+def config(a: FakeOpenAI, b: FakeOpenAI) -> str:
+    return f"""
+providers:
+  - provider: a
+    base_url: {a.url}/v1/chat/completions
+    api: sk-upstream-key-1
+    model: [gpt-4o]
+    preferences: {{api_key_rate_limit: 100/min}}
+  - provider: b
+    base_url: {b.url}/v1/chat/completions
+    api: sk-upstream-key-1
+    model: [gpt-4o]
+api_keys:
+  - api: sk-user
+    model: [gpt-4o]
+    preferences: {{RATE_LIMIT: 100/min}}
+preferences: {{rate_limit: 1000/min}}
+"""
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_one_store_call_before_the_upstream_and_at_most_one_after(wire, fake_factory, gateway_factory, stream: bool) -> None:
+    recorder, env = wire
+    a, b = fake_factory("a"), fake_factory("b")
+    gw = gateway_factory(config(a, b), env=env)
+    client = gw.client("sk-user")
+    messages = [{"role": "user", "content": "hi"}]
+    client.chat.completions.create(model="gpt-4o", messages=messages)  # warm up: connections, script cache
+    a.requests.clear()
+
+    recorder.start()
+    if stream:
+        with client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=messages, stream=True) as r:
+            assert "x-gateway-store" not in r.headers
+            assert "".join(r.iter_lines())
+    else:
+        r = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=messages)
+        assert "x-gateway-store" not in r.headers
+    [upstream] = a.requests
+    calls = recorder.calls(expect_after=upstream["time"])
+    before = [op for t, op in calls if t < upstream["time"]]
+    after = [op for t, op in calls if t > upstream["time"]]
+    assert before == ["admit"], calls
+    assert after == ["record_usage"], calls
+
+
+def test_a_failure_adds_exactly_one_mark_failure(wire, fake_factory, gateway_factory) -> None:
+    recorder, env = wire
+    a, b = fake_factory("a"), fake_factory("b")
+    gw = gateway_factory(config(a, b), env=env)
+    client = gw.client("sk-user")
+    messages = [{"role": "user", "content": "hi"}]
+    client.chat.completions.create(model="gpt-4o", messages=messages)
+    a.requests.clear()
+
+    a.then(Reply(status=500))
+    recorder.start()
+    r = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=messages)
+    assert r.headers["x-gateway-provider"] == "b"
+    [failed], [served] = a.requests, b.requests
+    calls = recorder.calls(expect_after=served["time"])
+    assert [op for t, op in calls if t < failed["time"]] == ["admit"], calls
+    assert [op for t, op in calls if failed["time"] < t < served["time"]] == ["mark_failure"], calls
+    assert [op for t, op in calls if t > served["time"]] == ["record_usage"], calls
+
+    # The mark is in the shared store: the next request skips channel a while it cools down.
+    r = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=messages)
+    assert r.headers["x-gateway-provider"] == "b" and len(a.requests) == 1
