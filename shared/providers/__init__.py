@@ -1,7 +1,7 @@
-"""Provider adapters: one module per wire format, imported only when a channel uses it.
+"""Provider adapters: one module (or package) per wire format, imported only when a channel uses it.
 
-Adding a provider = adding ``shared/providers/<engine>.py`` exposing ``adapter`` (see
-``base.Adapter``) and one line in ``ENGINES``.
+Adding a provider = adding ``shared/providers/<engine>.py`` (or an ``<engine>/`` package) exposing
+``adapter`` (see ``base.Adapter``) and one line in ``ENGINES``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,86 @@
+"""Google Gemini (``generativelanguage.googleapis.com``): OpenAI chat <-> ``generateContent``.
+
+Request: messages become ``contents`` (``user``/``model`` turns, consecutive same-role turns
+merged), ``system``/``developer`` become ``systemInstruction``, tools become one
+``functionDeclarations`` entry with schemas cleaned to the OpenAPI subset Gemini accepts.
+Response and stream: parts become content, ``reasoning_content`` (thought parts) and tool calls;
+``finishReason`` and ``usageMetadata`` are mapped by the tables in :mod:`.response`
+(providers.md 3, 9, 10.2).
+
+Thought signatures: Gemini 3 rejects a replayed ``functionCall`` part without the
+``thoughtSignature`` it came with, and OpenAI clients keep nothing but a tool call's ``id``,
+``name`` and ``arguments``. So the signature travels inside the tool call id
+(``call_<24 hex>_ts_<base64url signature>``) and is put back on the part when the history comes
+back. The ids are derived from the response id, so a stream and a non-stream translation of the
+same answer name their tool calls identically.
+
+The Vertex adapter reuses :func:`to_gemini`, :func:`from_gemini`, :class:`GeminiStream` and
+:func:`google_error` unchanged; only URLs and auth differ.
+
+One module per job: :mod:`.request` builds the body (with :mod:`.schema` cleaning JSON Schemas
+and :mod:`.signatures` carrying thought signatures in tool call ids), :mod:`.response` translates
+a whole answer, :mod:`.stream` an SSE stream and :mod:`.errors` Google's error bodies. This module
+holds the adapter (URLs, headers) and re-exports the names other modules and the tests import.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..base import ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps
+from .errors import GOOGLE_REASON_OVERRIDES, GOOGLE_STATUS_OVERRIDES, TOO_LONG, BadRequest, google_error
+from .request import GENERATION_FIELDS, THINKING_BUDGETS, TOOL_CHOICE_MODES, to_gemini
+from .response import FINISH_REASONS, from_gemini, load_response, usage_of
+from .schema import SCHEMA_FORMATS, SCHEMA_KEYWORDS, clean_schema
+from .signatures import SKIP_SIGNATURE, signature_of, tool_call_id
+from .stream import GeminiStream
+
+if TYPE_CHECKING:
+    from ...routing import Channel, Provider
+
+DEFAULT_BASE = "https://generativelanguage.googleapis.com/v1beta"
+
+
+def model_path(model: str) -> str:
+    return model[len("models/"):] if model.startswith("models/") else model
+
+
+def api_base(base_url: str) -> str:
+    """``…/v1beta`` (the documented form); a trailing ``/models`` is tolerated."""
+    base = (base_url or DEFAULT_BASE).rstrip("/")
+    return base[: -len("/models")] if base.endswith("/models") else base
+
+
+class GeminiAdapter:
+    async def build_request(self, channel: "Channel", key: str, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+        model = model_path(channel.upstream_model)
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        url = f"{api_base(channel.provider.base_url)}/models/{model}:{method}"
+        headers = {"content-type": "application/json"}
+        if key:
+            headers["x-goog-api-key"] = key
+        headers.update(channel.provider.headers)
+        return UpstreamRequest(url, headers, to_gemini(body))
+
+    def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+        obj = load_response(data)
+        out = from_gemini(obj, ctx)
+        return ParsedResponse(dumps(out), out.get("usage"))
+
+    def stream(self, channel: "Channel", ctx: StreamContext) -> GeminiStream:
+        return GeminiStream(ctx)
+
+    def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        return google_error(status, data, headers)
+
+    def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None:
+        return None  # Gemini lists models in its own shape; name them in the config
+
+
+adapter = GeminiAdapter()
+__all__ = [
+    "BadRequest", "DEFAULT_BASE", "FINISH_REASONS", "GENERATION_FIELDS", "GOOGLE_REASON_OVERRIDES",
+    "GOOGLE_STATUS_OVERRIDES", "GeminiAdapter", "GeminiStream", "SCHEMA_FORMATS", "SCHEMA_KEYWORDS", "SKIP_SIGNATURE",
+    "THINKING_BUDGETS", "TOOL_CHOICE_MODES", "TOO_LONG", "adapter", "api_base", "clean_schema", "from_gemini",
+    "google_error", "load_response", "model_path", "signature_of", "to_gemini", "tool_call_id", "usage_of",
+]
