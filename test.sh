@@ -14,4 +14,19 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
 
+# Serverless Framework v3 for tests/test_deploy_files.py (`serverless print`), installed outside the work
+# tree (sam build and Vercel must never package node_modules); reused while the lockfile is unchanged.
+if ! command -v npm >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+SLS_HOME="${XDG_CACHE_HOME:-$HOME/.cache}/uni-gateway/serverless"
+if ! cmp -s tests/deploy/package-lock.json "$SLS_HOME/package-lock.json" || [ ! -x "$SLS_HOME/node_modules/.bin/serverless" ]; then
+  rm -rf "$SLS_HOME" && mkdir -p "$SLS_HOME"
+  cp tests/deploy/package.json tests/deploy/package-lock.json "$SLS_HOME/"
+  (cd "$SLS_HOME" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+export SERVERLESS_BIN="$SLS_HOME/node_modules/.bin/serverless"
+
 exec "$PYTHON" -m pytest -q "$@"
