@@ -13,10 +13,12 @@ import time
 from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from . import __version__
 from .config import GatewayConfig
@@ -32,26 +34,33 @@ def error_response(exc: GatewayError) -> Response:
     return Response(exc.json_bytes(), status_code=exc.status, media_type="application/json", headers=exc.headers)
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The request body as a JSON object, refusing bodies over ``limit`` bytes before reading them all."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise GatewayError(413, f"Request body too large: {length} bytes; the limit is {limit} bytes.", code="request_too_large")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
+async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[dict[str, Any], bytes]:
+    """The request body as a JSON object (and its bytes), refusing bodies over ``limit`` bytes
+    before reading them all."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if value.isdigit() and int(value) > limit:
+                raise GatewayError(413, f"Request body too large: {value.decode()} bytes; the limit is {limit} bytes.", code="request_too_large")
+            break
+    raw = b""
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise GatewayError(400, "The client disconnected before sending the whole body.", code="client_disconnected")
+        raw += message.get("body", b"")
+        more = message.get("more_body", False)
+        if len(raw) > limit:
             raise GatewayError(413, f"Request body too large; the limit is {limit} bytes.", code="request_too_large")
-        chunks.append(chunk)
     try:
-        body = json.loads(b"".join(chunks))
+        body = json.loads(raw)
     except ValueError:
         raise GatewayError(400, "The request body is not valid JSON.", code="invalid_json") from None
     except RecursionError:  # a few kilobytes of "[[[[..." would otherwise be a 500
         raise GatewayError(400, "The request body is nested too deeply.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json")
-    return body
+    return body, raw
 
 
 def check_chat_body(body: dict[str, Any]) -> str:
@@ -71,20 +80,52 @@ def check_chat_body(body: dict[str, Any]) -> str:
     return model
 
 
-def create_app(settings: Settings | None = None, config: GatewayConfig | None = None, store: Store | None = None) -> Starlette:
+CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+
+
+class GatewayApp:
+    """The ASGI entry point. ``POST /v1/chat/completions`` — the hot path — is answered directly;
+    every other request goes through the Starlette app (routing, 404/405, lifespan).
+
+    Why: Starlette's router, exception middleware and Request objects cost a measured ~7% of the
+    CPU of a forwarded request; one path comparison costs nothing. The chat handler is the same
+    function either way, so behaviour does not depend on the route taken.
+    """
+
+    def __init__(self, gateway: Gateway, app: Starlette) -> None:
+        self.gateway = gateway
+        self.app = app
+        self.state = app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in CHAT_PATHS:
+            response = await chat_completions(self.gateway, scope, receive)
+            await response(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+async def chat_completions(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
+    started = time.perf_counter()
+    try:
+        await gateway.ready()
+        policy = gateway.authenticate(Headers(scope=scope))
+        body, raw = await read_json(scope, receive, gateway.settings.max_body_bytes)
+        model = check_chat_body(body)
+        assert gateway.proxy is not None
+        return await gateway.proxy.handle(policy, body, model, started, raw)
+    except GatewayError as exc:
+        return error_response(exc)
+    except Exception:
+        log.exception("unhandled error")
+        return error_response(GatewayError(500, "The gateway hit an internal error; it has been logged.", code="internal_error"))
+
+
+def create_app(settings: Settings | None = None, config: GatewayConfig | None = None, store: Store | None = None) -> GatewayApp:
     gateway = Gateway(settings, config, store)
 
-    async def chat_completions(request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            await gateway.ready()
-            policy = gateway.authenticate(request.headers)
-            body = await read_json(request, gateway.settings.max_body_bytes)
-            model = check_chat_body(body)
-            assert gateway.proxy is not None
-            return await gateway.proxy.handle(policy, body, model, started)
-        except GatewayError as exc:
-            return error_response(exc)
+    async def chat_route(request: Request) -> Response:
+        return await chat_completions(gateway, request.scope, request.receive)
 
     async def list_models(request: Request) -> Response:
         try:
@@ -119,8 +160,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         return error_response(GatewayError(500, "The gateway hit an internal error; it has been logged.", code="internal_error"))
 
     routes = [
-        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-        Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/chat/completions", chat_route, methods=["POST"]),
+        Route("/chat/completions", chat_route, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/models", list_models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -135,7 +176,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found, 404: not_found, 405: not_found, Exception: server_error})
     app.state.gateway = gateway
-    return app
+    return GatewayApp(gateway, app)
 
 
 app = create_app()

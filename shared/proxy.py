@@ -21,38 +21,38 @@ import httpx
 from starlette.responses import Response, StreamingResponse
 
 from .errors import GatewayError, stream_error_event
-from .http_client import get_client
+from .failures import CLIENT_ERRORS, Failure, client_error, describe, failure_marks, final_error
+from .http_client import send
 from .providers import get_adapter
-from .providers.base import StreamContext, UpstreamError, dumps
+from .providers.base import StreamContext, StreamTranslator, UpstreamError, dumps
 from .routing import Channel, KeyPolicy, RoutingTable
-from .scheduling import admission, key_limit, key_order, order_channels
+from .scheduling import admission, key_order, order_channels
 from .sse import DONE
 from .store import AdmitResult, LimitCheck, Store, Usage
 
 log = logging.getLogger("gateway")
 
-CLIENT_ERRORS = {400, 413, 422}
-KEY_ERRORS = {401, 402, 403, 429}
+TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call")
 STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 @dataclass
-class Failure:
-    channel: Channel
-    reason: str
-    status: int  # upstream status, or 504 for timeouts, 502 for connection errors
-    retry_after: float | None = None
+class Call:
+    """One client request on its way through the channels: what was asked, and what happened."""
 
-
-@dataclass
-class Attempts:
-    """What happened so far in one request; turned into headers, usage and the final error."""
-
+    policy: KeyPolicy
+    model: str
+    body: dict[str, Any]
+    raw: bytes | None  # the client's bytes, forwarded as they are when nothing in the body changes
     started: float
+    stream: bool = False
+    ctx: StreamContext = field(default_factory=lambda: StreamContext(model=""))
+    headers: dict[str, str] = field(default_factory=dict)
+    deadline: float = 0.0
     store_ms: float = 0.0
     upstream_started: float = 0.0
     failures: list[Failure] = field(default_factory=list)
-    uses: list[LimitCheck] = field(default_factory=list)
+    uses: list[LimitCheck] = field(default_factory=list)  # provider keys used (for api_key_rate_limit)
     count: int = 0
 
     def server_timing(self) -> str:
@@ -63,22 +63,33 @@ class Attempts:
 
 
 def prepare_body(channel: Channel, body: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAI body for this channel: upstream model name, tools dropped when not supported."""
+    """The OpenAI body for this channel: upstream model name, tools dropped when not supported.
+
+    Returns ``body`` itself when nothing changes, so the proxy can tell (by identity) that the
+    client's bytes may be forwarded as they are.
+    """
+    strip = not channel.provider.tools and any(name in body for name in TOOL_FIELDS)
+    if body.get("model") == channel.upstream_model and not strip:
+        return body
     payload = dict(body)
     payload["model"] = channel.upstream_model
-    if not channel.provider.tools:
-        for name in ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call"):
+    if strip:
+        for name in TOOL_FIELDS:
             payload.pop(name, None)
     return payload
 
 
-def apply_overrides(channel: Channel, payload: dict[str, Any]) -> dict[str, Any]:
-    """``post_body_parameter_overrides`` act on the final upstream payload (after translation)."""
+def encode_payload(channel: Channel, payload: dict[str, Any], call: Call) -> bytes:
+    """The upstream request body: the client's own bytes when the payload is still the client's body
+    (OpenAI-compatible upstream, same model name, no overrides); JSON-encoded otherwise.
+    ``post_body_parameter_overrides`` act on the final upstream payload (after translation)."""
     if channel.overrides or channel.removes:
         payload = {**payload, **channel.overrides}
         for name in channel.removes:
             payload.pop(name, None)
-    return payload
+    if payload is call.body and call.raw is not None:
+        return call.raw
+    return dumps(payload)
 
 
 def ratelimit_headers(result: AdmitResult) -> dict[str, str]:
@@ -92,213 +103,147 @@ def ratelimit_headers(result: AdmitResult) -> dict[str, str]:
     }
 
 
-def failure_marks(failure: Failure, key_id: str | None, n_candidates: int) -> tuple[list[tuple[str, float]], bool]:
-    """Cooldown marks for one failure, and whether the same channel may be retried with another key.
-
-    Key problems (401/402/403/429) cool the key; the channel stays usable with its other keys.
-    Everything else cools the channel, unless it was the only candidate.
-    """
-    provider = failure.channel.provider
-    if failure.status in KEY_ERRORS and key_id is not None:
-        seconds = max(provider.key_cooldown, failure.retry_after or 0.0)
-        if seconds == 0 and failure.status != 429:
-            seconds = provider.cooldown_period  # a bad or exhausted key: rest it like a channel
-        marks = [(key_id, seconds)] if seconds > 0 else []
-        if len(provider.keys) > 1:
-            return marks, True
-        if marks:
-            return marks, False
-    if provider.cooldown_period > 0 and n_candidates > 1:
-        return [(failure.channel.id, provider.cooldown_period)], False
-    return [], False
-
-
-def final_error(attempts: Attempts, result: AdmitResult, no_channel_reason: str | None) -> GatewayError:
-    """The client's answer when no attempt succeeded: 429, 504, 503 or 502 with a summary."""
-    failures = attempts.failures
-    if not failures:
-        cooled_keys = [s for cid, s in result.cooled.items() if "#" in cid]
-        if cooled_keys:
-            wait = math.ceil(min(cooled_keys))
-            return GatewayError(429, f"every upstream key for this model is cooling down after rate-limit or auth errors; retry in {wait}s",
-                                code="rate_limit_exceeded", headers={"retry-after": str(wait)})
-        return GatewayError(503, no_channel_reason or "no upstream channel is available for this model", code="no_channel_available")
-    summary = "; ".join(f"{f.channel.provider.name} ({f.channel.upstream_model}): {f.reason}" for f in failures)
-    if all(f.status == 429 for f in failures):
-        waits = [f.retry_after for f in failures if f.retry_after]
-        headers = {"retry-after": str(math.ceil(min(waits)))} if waits else {}
-        return GatewayError(429, f"every upstream is rate limited: {summary}", code="rate_limit_exceeded", headers=headers)
-    if all(f.status == 504 for f in failures):
-        return GatewayError(504, f"every upstream timed out: {summary}", code="timeout")
-    return GatewayError(502, f"all upstream channels failed ({len(failures)} attempts): {summary}", code="upstream_failed")
-
-
-def describe(err: UpstreamError, channel: Channel) -> str:
-    """A short, key-free reason for the summary; upstream auth messages are never repeated."""
-    if err.status in (401, 403):
-        return f"HTTP {err.status}: the upstream rejected the provider key"
-    message = channel.provider.mask(err.message)
-    if len(message) > 200:
-        message = message[:200] + "…"
-    return f"HTTP {err.status}: {message}"
-
-
-def client_error(err: UpstreamError, channel: Channel) -> GatewayError:
-    """An upstream 400/413/422 is about the request itself: hand it back, translated, at once."""
-    code = err.code if err.code and not err.code.isdigit() else None
-    if err.status == 413:
-        code = code or "request_too_large"
-    return GatewayError(400 if err.status == 422 else err.status, channel.provider.mask(err.message),
-                        type="invalid_request_error", code=code)
-
-
 class ChatProxy:
-    """Runs one chat completion request against the routing table and the store."""
+    """Runs chat completion requests against one routing table and the store."""
 
     def __init__(self, table: RoutingTable, store: Store) -> None:
         self.table = table
         self.store = store
+        self.triggers = tuple(t.encode() for t in table.error_triggers)
 
-    async def handle(self, policy: KeyPolicy, body: dict[str, Any], model: str, started: float) -> Response:
+    async def handle(self, policy: KeyPolicy, body: dict[str, Any], model: str, started: float, raw: bytes | None = None) -> Response:
         candidates = policy.routes.get(model)
         if not candidates:
-            raise self._unknown_model(policy, model)
-        stream = bool(body.get("stream"))
-        attempts = Attempts(started=started)
+            raise self._unknown_model(model)
+        call = Call(policy, model, body, raw, started, stream=bool(body.get("stream")))
         t = time.perf_counter()
         result = await self.store.admit(admission(policy, model, candidates, self.table.global_limits, self.table.fail_closed))
-        attempts.store_ms = (time.perf_counter() - t) * 1000
-        headers = ratelimit_headers(result)
+        call.store_ms = (time.perf_counter() - t) * 1000
+        call.headers = ratelimit_headers(result)
         if result.degraded:
-            headers["x-gateway-store"] = "degraded"
+            call.headers["x-gateway-store"] = "degraded"
         if not result.allowed:
             wait = max(1, math.ceil(result.retry_after))
             if result.store_unavailable:
                 raise GatewayError(503, f"the shared rate-limit store is unreachable and rate limits fail closed; retry in {wait}s",
-                                   code="store_unavailable", headers={**headers, "retry-after": str(wait)})
+                                   code="store_unavailable", headers={**call.headers, "retry-after": str(wait)})
             raise GatewayError(429, f"rate limit exceeded for this key; retry in {wait}s", code="rate_limit_exceeded",
-                               headers={**headers, "retry-after": str(wait)})
-
-        if policy.moderation:
-            from .moderation import moderate
-
-            try:
-                await moderate(policy, body)
-            except GatewayError as exc:
-                exc.headers = {**headers, **exc.headers}
-                raise
-        options = body.get("stream_options")
-        ctx = StreamContext(model=model, include_usage=bool(isinstance(options, dict) and options.get("include_usage")))
-        channels = order_channels(policy, model, candidates, result)
-        budget = max(c.channel.timeout for c in candidates)
-        deadline = started + budget
-        no_channel_reason = None
+                               headers={**call.headers, "retry-after": str(wait)})
         try:
-            for channel in channels:
-                keys = list(key_order(channel, result))
-                if not keys:
-                    no_channel_reason = "every provider key of the candidate channels is at its api_key_rate_limit or cooling down"
-                    continue
-                for key_index in keys:
-                    if attempts.count >= policy.max_attempts or time.perf_counter() >= deadline:
-                        raise final_error(attempts, result, no_channel_reason)
-                    attempts.count += 1
-                    outcome = await self._attempt(channel, key_index, body, stream, ctx, attempts, deadline, headers, policy, model)
-                    if isinstance(outcome, Response):
-                        return outcome
-                    key_id = channel.provider.key_ids[key_index] if key_index >= 0 else None
-                    marks, same_channel = failure_marks(outcome, key_id, len(candidates))
-                    if marks:
-                        await self.store.mark_failure(marks)
-                    if not same_channel:
-                        break
-            raise final_error(attempts, result, no_channel_reason)
+            if policy.moderation:
+                from .moderation import moderate
+
+                await moderate(policy, body)
+            options = body.get("stream_options")
+            call.ctx = StreamContext(model=model, include_usage=bool(isinstance(options, dict) and options.get("include_usage")))
+            call.deadline = started + max(c.channel.timeout for c in candidates)
+            return await self._try_channels(call, candidates, result)
         except GatewayError as exc:
-            exc.headers = {**headers, **exc.headers, "server-timing": attempts.server_timing()}
-            await self._record(attempts, policy, model, None, ok=False)
+            exc.headers = {**call.headers, **exc.headers, "server-timing": call.server_timing()}
+            await self._record(call, None, ok=False)
             raise
 
-    def _unknown_model(self, policy: KeyPolicy, model: str) -> GatewayError:
+    async def _try_channels(self, call: Call, candidates: tuple, result: AdmitResult) -> Response:
+        """Attempt channels in scheduling order (and the same channel with its next key after a key
+        failure) until one answers, the attempt cap or the time budget is reached."""
+        no_channel_reason = None
+        for channel in order_channels(call.policy, call.model, candidates, result):
+            keys = list(key_order(channel, result))
+            if not keys:
+                no_channel_reason = "every provider key of the candidate channels is at its api_key_rate_limit or cooling down"
+                continue
+            for key_index in keys:
+                if call.count >= call.policy.max_attempts or time.perf_counter() >= call.deadline:
+                    raise final_error(call.failures, result, no_channel_reason)
+                call.count += 1
+                outcome = await self._attempt(call, channel, key_index)
+                if isinstance(outcome, Response):
+                    return outcome
+                call.failures.append(outcome)
+                key_id = channel.provider.key_ids[key_index] if key_index >= 0 else None
+                marks, same_channel = failure_marks(outcome, key_id, len(candidates))
+                if marks:
+                    await self.store.mark_failure(marks)
+                if not same_channel:
+                    break
+        raise final_error(call.failures, result, no_channel_reason)
+
+    def _unknown_model(self, model: str) -> GatewayError:
         if model in self.table.all_models:
             return GatewayError(403, f"this API key is not allowed to use the model '{model}'", code="model_not_allowed", param="model")
         hint = "" if self.table.providers else " No providers are configured: add some to api.yaml (see README.md, 'Configuration')."
         return GatewayError(404, f"The model '{model}' does not exist or is not served by this gateway.{hint}", code="model_not_found", param="model")
 
-    async def _attempt(self, channel: Channel, key_index: int, body: dict[str, Any], stream: bool, ctx: StreamContext,
-                       attempts: Attempts, deadline: float, headers: dict[str, str], policy: KeyPolicy, model: str) -> Response | Failure:
+    async def _attempt(self, call: Call, channel: Channel, key_index: int) -> Response | Failure:
+        """One upstream call: a Response once the status and the first event are good, else a Failure."""
         provider = channel.provider
         key = provider.keys[key_index] if key_index >= 0 else ""
         if key_index >= 0:
-            check = key_limit(channel, provider.key_ids[key_index])
+            check = channel.key_limits.get(provider.key_ids[key_index])
             if check is not None:
-                attempts.uses.append(check)
+                call.uses.append(check)
         adapter = get_adapter(provider.engine)
-        timeout = max(0.001, min(channel.timeout, deadline - time.perf_counter()))
-        client = get_client()
-        if not attempts.upstream_started:
-            attempts.upstream_started = time.perf_counter()
+        timeout = max(0.001, min(channel.timeout, call.deadline - time.perf_counter()))
+        if not call.upstream_started:
+            call.upstream_started = time.perf_counter()
         response = None
         try:
             async with asyncio.timeout(timeout):
-                upstream = await adapter.build_request(channel, key, prepare_body(channel, body), stream)
-                request = client.build_request(
-                    upstream.method, upstream.url, headers=upstream.headers,
-                    content=dumps(apply_overrides(channel, upstream.payload)),
-                    timeout=httpx.Timeout(channel.timeout, connect=min(channel.timeout, 10.0)),
-                )
-                response = await client.send(request, stream=True)
+                upstream = await adapter.build_request(channel, key, prepare_body(channel, call.body), call.stream)
+                content = encode_payload(channel, upstream.payload, call)
+                response = await send(upstream.method, upstream.url, upstream.headers, content, channel.timeout)
                 if response.status_code >= 400:
+                    raise adapter.parse_error(response.status_code, await response.aread(), response.headers)
+                if not call.stream:
                     data = await response.aread()
-                    raise adapter.parse_error(response.status_code, data, response.headers)
-                if not stream:
-                    data = await response.aread()
-                    parsed = adapter.parse_response(channel, data, ctx)
+                    parsed = adapter.parse_response(channel, data, call.ctx)
                     self._check_triggers(data)
-                    first = None
                 else:
-                    translator = adapter.stream(channel, ctx)
+                    translator = adapter.stream(channel, call.ctx)
                     chunks = response.aiter_bytes()
-                    first = []
-                    while not first:
-                        try:
-                            chunk = await chunks.__anext__()
-                        except StopAsyncIteration:
-                            first = translator.finish()
-                            if translator.error is None and not first:
-                                raise UpstreamError(502, "the upstream stream ended without any event")
-                            break
-                        first = translator.feed(chunk)
-                        if translator.error is not None:
-                            break
-                    if translator.error is not None:
-                        raise translator.error
-                    self._check_triggers(b"".join(first))
+                    first = await self._first_events(translator, chunks)
         except UpstreamError as err:
             await self._close(response)
             if err.status in CLIENT_ERRORS:
                 raise client_error(err, channel) from None
-            return self._fail(attempts, Failure(channel, describe(err, channel), err.status, err.retry_after))
+            return Failure(channel, describe(err, channel), err.status, err.retry_after)
         except TimeoutError:
             await self._close(response)
-            return self._fail(attempts, Failure(channel, f"timed out after {timeout:.1f}s", 504))
+            return Failure(channel, f"timed out after {timeout:.1f}s", 504)
         except (httpx.HTTPError, OSError) as exc:
             await self._close(response)
             status = 504 if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout) else 502
-            return self._fail(attempts, Failure(channel, f"{type(exc).__name__}: {provider.mask(str(exc))[:200] or 'connection failed'}", status))
+            return Failure(channel, f"{type(exc).__name__}: {provider.mask(str(exc))[:200] or 'connection failed'}", status)
 
-        headers = {**headers, "x-gateway-provider": provider.name, "server-timing": attempts.server_timing()}
-        log.info("chat model=%s provider=%s attempts=%d stream=%s", model, provider.name, attempts.count, stream)
-        if not stream:
-            await self._record(attempts, policy, model, parsed.usage, ok=True)
+        headers = {**call.headers, "x-gateway-provider": provider.name, "server-timing": call.server_timing()}
+        log.debug("chat model=%s provider=%s attempts=%d stream=%s", call.model, provider.name, call.count, call.stream)
+        if not call.stream:
+            await self._record(call, parsed.usage, ok=True)
             return Response(parsed.body, media_type="application/json", headers=headers)
-        return StreamingResponse(
-            self._relay(first, chunks, translator, response, attempts, policy, model, provider.mask),
-            media_type="text/event-stream; charset=utf-8",
-            headers={**headers, **STREAM_HEADERS},
-        )
+        return StreamingResponse(self._relay(call, first, chunks, translator, response, provider.mask),
+                                 media_type="text/event-stream; charset=utf-8", headers={**headers, **STREAM_HEADERS})
 
-    async def _relay(self, first: list[bytes], chunks: AsyncIterator[bytes], translator: Any, response: httpx.Response,
-                     attempts: Attempts, policy: KeyPolicy, model: str, mask: Any) -> AsyncIterator[bytes]:
+    async def _first_events(self, translator: StreamTranslator, chunks: AsyncIterator[bytes]) -> list[bytes]:
+        """Read until the translator produced its first event (or reported an error)."""
+        first: list[bytes] = []
+        while not first:
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                first = translator.finish()
+                if translator.error is None and not first:
+                    raise UpstreamError(502, "the upstream stream ended without any event") from None
+                break
+            first = translator.feed(chunk)
+            if translator.error is not None:
+                break
+        if translator.error is not None:
+            raise translator.error
+        self._check_triggers(b"".join(first))
+        return first
+
+    async def _relay(self, call: Call, first: list[bytes], chunks: AsyncIterator[bytes], translator: StreamTranslator,
+                     response: httpx.Response, mask: Any) -> AsyncIterator[bytes]:
         """Forward the rest of the stream as it arrives; a break becomes an error event + [DONE]."""
         error: GatewayError | None = None
         try:
@@ -323,17 +268,12 @@ class ChatProxy:
         if error is not None:
             yield stream_error_event(error)
         yield DONE
-        await self._record(attempts, policy, model, translator.usage, ok=error is None)
+        await self._record(call, translator.usage, ok=error is None)
 
     def _check_triggers(self, data: bytes) -> None:
-        for trigger in self.table.error_triggers:
-            if trigger.encode() in data:
-                raise UpstreamError(502, f"the answer matched the error trigger {trigger!r}")
-
-    @staticmethod
-    def _fail(attempts: Attempts, failure: Failure) -> Failure:
-        attempts.failures.append(failure)
-        return failure
+        for trigger in self.triggers:
+            if trigger in data:
+                raise UpstreamError(502, f"the answer matched the error trigger {trigger.decode()!r}")
 
     @staticmethod
     async def _close(response: httpx.Response | None) -> None:
@@ -343,15 +283,15 @@ class ChatProxy:
             except Exception:  # closing a broken connection must not mask the real outcome
                 pass
 
-    async def _record(self, attempts: Attempts, policy: KeyPolicy, model: str, usage: dict[str, Any] | None, ok: bool) -> None:
-        """One call after the answer: upstream-key uses (for their limits) and token usage."""
+    async def _record(self, call: Call, usage: dict[str, Any] | None, ok: bool) -> None:
+        """One call after the answer: provider-key uses (for their limits) and token usage."""
         record = None
         if ok and not self.table.disable_usage:
             usage = usage if isinstance(usage, dict) else {}
-            record = Usage(policy.key_id, model, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
-        if record is None and not attempts.uses:
+            record = Usage(call.policy.key_id, call.model, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+        if record is None and not call.uses:
             return
         try:
-            await self.store.record_usage(attempts.uses, record, "")
+            await self.store.record_usage(call.uses, record, "")
         except Exception as exc:  # accounting must never break an answer
             log.warning("usage not recorded: %s", type(exc).__name__)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from .config.schema import GatewayConfig, ProviderConfig
 from .ratelimit import Window
 from .settings import Settings
+from .store.base import AdmitRequest, LimitCheck
 
 log = logging.getLogger("gateway")
 
@@ -114,6 +115,7 @@ class Channel:
     timeout: float
     overrides: Mapping[str, Any]
     removes: tuple[str, ...]
+    key_limits: Mapping[str, LimitCheck]  # provider key id -> its api_key_rate_limit bucket for this model
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ class KeyPolicy:
     routes: Mapping[str, tuple[Candidate, ...]]
     models: tuple[str, ...]
     _swrr: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    admissions: dict[str, AdmitRequest] = field(default_factory=dict)  # per model, built on first use (scheduling.admission)
 
     def swrr_cycle(self, model: str) -> tuple[int, ...]:
         """Smooth weighted round robin sequence (indices into the candidates), built once per model."""
@@ -232,6 +235,11 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                 or settings.timeout
             )
             overrides, removes = _provider_overrides(p, alias, upstream, all_names)
+            key_limits = {}
+            resolved = limits_for(provider.key_limit_spec, alias, upstream)
+            if resolved is not None:
+                bucket, windows = resolved
+                key_limits = {key_id: LimitCheck(f"kl:{key_id}:{bucket}", windows) for key_id in provider.key_ids}
             channel = Channel(
                 id=f"{p.provider}/{upstream}",
                 provider=provider,
@@ -240,6 +248,7 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                 timeout=float(timeout),
                 overrides=overrides,
                 removes=removes,
+                key_limits=key_limits,
             )
             channels[f"{p.provider}\x00{alias}"] = channel
             by_alias.setdefault(alias, []).append(channel)

@@ -16,18 +16,21 @@ from .store import AdmitRequest, AdmitResult, LimitCheck
 ROTATING = ("round_robin", "weighted_round_robin")
 
 
-def key_limit(channel: Channel, key_id: str) -> LimitCheck | None:
-    """The ``api_key_rate_limit`` bucket of one upstream key for this channel's model."""
-    resolved = limits_for(channel.provider.key_limit_spec, channel.alias, channel.upstream_model)
-    if resolved is None:
-        return None
-    bucket, windows = resolved
-    return LimitCheck(f"kl:{key_id}:{bucket}", windows)
-
-
 def admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate, ...], global_limits: tuple[Window, ...] | None,
               fail_closed: bool = False) -> AdmitRequest:
-    """Everything the store must check, count and read before the first upstream call."""
+    """Everything the store must check, count and read before the first upstream call.
+
+    It depends only on the key, the model and the config, so it is built once per (key, model) and
+    reused; stores treat it as read-only.
+    """
+    request = policy.admissions.get(model)
+    if request is None:
+        request = policy.admissions[model] = _build_admission(policy, model, candidates, global_limits, fail_closed)
+    return request
+
+
+def _build_admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate, ...], global_limits: tuple[Window, ...] | None,
+                     fail_closed: bool) -> AdmitRequest:
     request = AdmitRequest(fail_closed=fail_closed)
     resolved = limits_for(policy.limit_spec, model)
     if resolved is not None:
@@ -47,9 +50,8 @@ def admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate, ...], 
             request.cooldown_ids.extend(provider.key_ids)
             if len(provider.keys) > 1 and provider.key_schedule == "round_robin":
                 request.key_rotations.append(f"kr:{provider.name}")
-        for key_id in provider.key_ids:
-            check = key_limit(channel, key_id)
-            if check is not None and check not in request.usage_reads:
+        for check in channel.key_limits.values():
+            if check not in request.usage_reads:
                 request.usage_reads.append(check)
     return request
 
@@ -99,7 +101,7 @@ def key_order(channel: Channel, result: AdmitResult) -> Iterator[int]:
         key_id = provider.key_ids[i]
         if key_id in result.cooled:
             continue
-        check = key_limit(channel, key_id)
+        check = channel.key_limits.get(key_id)
         if check is not None and check.bucket in result.at_limit:
             continue
         yield i

@@ -7,14 +7,21 @@ admitted, at most ``limit`` of them, so no window of ``seconds`` ever holds more
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 
 from .base import AdmitRequest, AdmitResult, LimitCheck, Usage, WindowState
 
 
+@functools.lru_cache(maxsize=4)
+def _day(day_number: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(day_number * 86400))
+
+
 def day_of(now: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(now))
+    """The UTC date of a timestamp (usage counters are per day); formatted once per day, not per request."""
+    return _day(int(now // 86400))
 
 
 class MemoryStore:
