@@ -36,7 +36,7 @@ def main() -> int:
     logging.getLogger("gateway").info("config from %s: %d providers, %d api_keys; listening on http://%s:%d",
                                       source, len(config.providers), len(config.api_keys), settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                loop="auto", http="auto", access_log=False)
+                loop="auto", http="auto", ws="none", access_log=False)
     return 0
 
 

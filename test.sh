@@ -7,11 +7,14 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
-# The shared-state tests run a real redis-server (Debian package "redis-server").
-if ! command -v redis-server >/dev/null 2>&1; then
+# The shared-state tests run a real redis-server; the benchmark smoke test drives wrk (Debian packages).
+missing=""
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq redis-server >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 
 # Serverless Framework v3 for tests/test_deploy_files.py (`serverless print`), installed outside the work

@@ -1,8 +1,9 @@
 """The life of a chat request after authentication: admit, try channels in order, answer.
 
 One store round trip (``admit``) before the first upstream call; cooldown marks only on the
-failure path; usage recorded once at the end, awaited before the response completes (serverless
-platforms may freeze the instance right after). Nothing is sent to the client until an upstream
+failure path; usage recorded once at the end, after the last byte was sent but still inside the
+ASGI call, so it is awaited before the function returns (serverless platforms may freeze the
+instance right after). Nothing is sent to the client until an upstream
 answered with a good status and a good first event, so a failure before that moves on to the next
 channel; once bytes went out there is no silent switch, and a broken stream ends with an error
 event and ``[DONE]``.
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 import httpx
+from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
 from .errors import GatewayError, stream_error_event
@@ -218,8 +220,10 @@ class ChatProxy:
         headers = {**call.headers, "x-gateway-provider": provider.name, "server-timing": call.server_timing()}
         log.debug("chat model=%s provider=%s attempts=%d stream=%s", call.model, provider.name, call.count, call.stream)
         if not call.stream:
-            await self._record(call, parsed.usage, ok=True)
-            return Response(parsed.body, media_type="application/json", headers=headers)
+            # Recorded right after the body is sent, within the same ASGI call: the client does not wait
+            # for the store, and the platform cannot freeze the instance before the record is written.
+            return Response(parsed.body, media_type="application/json", headers=headers,
+                            background=BackgroundTask(self._record, call, parsed.usage, True))
         return StreamingResponse(self._relay(call, first, chunks, translator, response, provider.mask),
                                  media_type="text/event-stream; charset=utf-8", headers={**headers, **STREAM_HEADERS})
 

@@ -70,6 +70,13 @@ class Wire:
         self.kind, self.server, self.bridge = kind, server, bridge
         self.monitor: Monitor | None = None
 
+    def settle(self, prefix: str) -> None:
+        """Wait until the warm-up request's usage record (written after its answer) is in the store."""
+        client = self.server.client()
+        deadline = time.time() + 3
+        while time.time() < deadline and not client.keys(f"{prefix}usage:*"):
+            time.sleep(0.01)
+
     def start(self) -> None:
         if self.bridge is not None:
             self.bridge.clear()
@@ -140,6 +147,7 @@ def test_one_store_call_before_the_upstream_and_at_most_one_after(wire, fake_fac
     client = gw.client("sk-user")
     messages = [{"role": "user", "content": "hi"}]
     client.chat.completions.create(model="gpt-4o", messages=messages)  # warm up: connections, script cache
+    recorder.settle(env["STORE_PREFIX"])
     a.requests.clear()
 
     recorder.start()
@@ -165,6 +173,7 @@ def test_a_failure_adds_exactly_one_mark_failure(wire, fake_factory, gateway_fac
     client = gw.client("sk-user")
     messages = [{"role": "user", "content": "hi"}]
     client.chat.completions.create(model="gpt-4o", messages=messages)
+    recorder.settle(env["STORE_PREFIX"])
     a.requests.clear()
 
     a.then(Reply(status=500))
