@@ -723,7 +723,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         live = [t for t in live if not t.error]
 
         # -- the fake upstream alone (wrk on it directly): its ceiling and its CPU per request
-        direct = targets[0]
         scripts = {}
         for t in live:
             for body in (BODY, STREAM_BODY):

@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
 
     async def list_models(request: Request) -> Response:
         try:
-            table = await gateway.ready()
+            await gateway.ready()
             policy = gateway.authenticate(request.headers)
         except GatewayError as exc:
             return error_response(exc)

@@ -109,17 +109,6 @@ def model_url(config: Any, model: str, publisher: Publisher, stream: bool) -> st
             f"/publishers/{publisher.name}/models/{quote(model, safe='@')}:{method}")
 
 
-def is_google_error(data: bytes) -> bool:
-    try:
-        body: Any = json.loads(data)
-    except ValueError:
-        return False
-    if isinstance(body, list) and len(body) == 1:
-        body = body[0]
-    err = body.get("error") if isinstance(body, dict) else None
-    return isinstance(err, dict) and isinstance(err.get("status"), str)
-
-
 class VertexAdapter:
     async def build_request(self, channel: "Channel", key: str, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         config = channel.provider.config
@@ -140,7 +129,7 @@ class VertexAdapter:
 
     def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
         """Vertex-level failures (auth, quota, permissions) are Google-shaped, Claude's own are Anthropic's."""
-        if is_google_error(data):
+        if gemini.google_error_of(data) is not None:
             return gemini.google_error(status, data, headers)
         return anthropic.parse_error(status, data, headers)
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..base import ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps
-from .errors import GOOGLE_REASON_OVERRIDES, GOOGLE_STATUS_OVERRIDES, TOO_LONG, BadRequest, google_error
+from .errors import GOOGLE_REASON_OVERRIDES, GOOGLE_STATUS_OVERRIDES, TOO_LONG, BadRequest, google_error, google_error_of
 from .request import GENERATION_FIELDS, THINKING_BUDGETS, TOOL_CHOICE_MODES, to_gemini
 from .response import FINISH_REASONS, from_gemini, load_response, usage_of
 from .schema import SCHEMA_FORMATS, SCHEMA_KEYWORDS, clean_schema
@@ -82,5 +82,5 @@ __all__ = [
     "BadRequest", "DEFAULT_BASE", "FINISH_REASONS", "GENERATION_FIELDS", "GOOGLE_REASON_OVERRIDES",
     "GOOGLE_STATUS_OVERRIDES", "GeminiAdapter", "GeminiStream", "SCHEMA_FORMATS", "SCHEMA_KEYWORDS", "SKIP_SIGNATURE",
     "THINKING_BUDGETS", "TOOL_CHOICE_MODES", "TOO_LONG", "adapter", "api_base", "clean_schema", "from_gemini",
-    "google_error", "load_response", "model_path", "signature_of", "to_gemini", "tool_call_id", "usage_of",
+    "google_error", "google_error_of", "load_response", "model_path", "signature_of", "to_gemini", "tool_call_id", "usage_of",
 ]

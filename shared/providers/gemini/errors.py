@@ -31,18 +31,24 @@ class BadRequest(UpstreamError):
         super().__init__(400, message, "invalid_request_error", code)
 
 
+def google_error_of(data: bytes) -> dict[str, Any] | None:
+    """The ``error`` object of a Google error body (possibly a one-element array), or None."""
+    try:
+        body: Any = json.loads(data)
+    except ValueError:
+        return None
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    google = body.get("error") if isinstance(body, dict) else None
+    return google if isinstance(google, dict) and isinstance(google.get("status"), str) else None
+
+
 def google_error(status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
     """Google's ``{"error": {code, message, status, details}}`` (or a one-element array of it) in
     OpenAI terms; other shapes (Anthropic's on Vertex) fall through to the shared parser."""
     err = parse_error_body(status, data, headers)
-    try:
-        body: Any = json.loads(data)
-    except ValueError:
-        return err
-    if isinstance(body, list) and len(body) == 1:
-        body = body[0]
-    google = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(google, dict) or not isinstance(google.get("status"), str):
+    google = google_error_of(data)
+    if google is None:
         return err
     state = google["status"]
     reasons = [d.get("reason") for d in google.get("details") or () if isinstance(d, dict) and d.get("reason")]
