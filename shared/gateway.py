@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from typing import Any
 
 from .config import ConfigError, GatewayConfig, load_config
@@ -17,6 +18,8 @@ from .store import Store, make_store
 
 log = logging.getLogger("gateway")
 
+CONFIG_RETRY_SECONDS = 10  # a broken config (e.g. CONFIG_URL down) is tried again after this long
+
 
 class Gateway:
     def __init__(self, settings: Settings | None = None, config: GatewayConfig | None = None, store: Store | None = None) -> None:
@@ -27,11 +30,14 @@ class Gateway:
         self.proxy: ChatProxy | None = None
         self.source = "given" if config is not None else "none"
         self._lock = asyncio.Lock()
+        self._failure: tuple[float, GatewayError] | None = None  # (retry after, the error) while the config is broken
 
     async def ready(self) -> RoutingTable:
         """Load the config and compile the routing table once; raise a 503 while the config is broken."""
         if self.table is not None:
             return self.table
+        if self._failure is not None and time.monotonic() < self._failure[0]:
+            raise self._failure[1]  # a broken config is not re-read (or re-fetched) on every request
         async with self._lock:
             if self.table is None:
                 try:
@@ -40,7 +46,10 @@ class Gateway:
                         config, self.source = await load_config(self.settings)
                 except ConfigError as exc:
                     log.error("configuration error:\n%s", exc)
-                    raise GatewayError(503, f"gateway configuration error: {exc}", code="config_error") from None
+                    error = GatewayError(503, f"gateway configuration error: {exc}", code="config_error",
+                                         headers={"retry-after": str(CONFIG_RETRY_SECONDS)})
+                    self._failure = (time.monotonic() + CONFIG_RETRY_SECONDS, error)
+                    raise error from None
                 discovered = await self._discover(config)
                 table = compile_routes(config, self.settings, discovered)
                 self.proxy = ChatProxy(table, self.store)

@@ -183,6 +183,17 @@ def test_config_url_failure_at_cold_start_is_a_clear_error_naming_the_url_withou
     assert httpx.get(url + "/healthz").status_code == 503
 
 
+def test_a_failed_config_url_is_not_refetched_on_every_request(environ, serve, config_server):
+    source = config_server("not here", status=404)
+    environ.setenv("CONFIG_URL", f"http://127.0.0.1:{source.port}/api.yaml")
+    url = serve()
+    answers = [httpx.post(url + "/v1/chat/completions", headers={"authorization": f"Bearer {ADMIN}"},
+                          json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}) for _ in range(5)]
+    assert [r.status_code for r in answers] == [503] * 5
+    assert answers[-1].headers["retry-after"] == "10"
+    assert len(source.fetches) == 1  # tried again only after the back-off
+
+
 def test_config_url_that_is_not_http_is_rejected_before_any_fetch(environ):
     message = load(CONFIG_URL="ftp://files.example.com/api.yaml")
     assert "CONFIG_URL" in message and "http:// or https://" in message
