@@ -112,6 +112,7 @@ class ChatProxy:
         self.table = table
         self.store = store
         self.triggers = tuple(t.encode() for t in table.error_triggers)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, policy: KeyPolicy, body: dict[str, Any], model: str, started: float, raw: bytes | None = None) -> Response:
         candidates = policy.routes.get(model)
@@ -265,14 +266,28 @@ class ChatProxy:
             if translator.error is not None:
                 err = translator.error
                 error = GatewayError(err.status if err.status >= 500 else 502, mask(err.message), type="server_error", code="upstream_stream_error")
+        except asyncio.CancelledError:
+            # The client went away and the server cancels the stream. Any await here would be cancelled
+            # too, so closing the upstream and recording the request run as a task of their own.
+            self._spawn(self._abandon(call, translator, response))
+            raise
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
             error = GatewayError(502, f"the upstream stream broke: {type(exc).__name__}", type="server_error", code="upstream_stream_error")
-        finally:
-            await self._close(response)
+        await self._close(response)
         if error is not None:
             yield stream_error_event(error)
         yield DONE
         await self._record(call, translator.usage, ok=error is None)
+
+    async def _abandon(self, call: Call, translator: StreamTranslator, response: httpx.Response) -> None:
+        """A stream the client left: stop reading the upstream, still count the request and its key use."""
+        await self._close(response)
+        await self._record(call, translator.usage, ok=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)  # the loop keeps only a weak reference to tasks
+        task.add_done_callback(self._tasks.discard)
 
     def _check_triggers(self, data: bytes) -> None:
         for trigger in self.triggers:

@@ -355,3 +355,25 @@ def test_streams_are_forwarded_as_they_arrive(ab, gateway_factory):
             stamps.append(time.time() - start)
     assert len(stamps) == 5
     assert stamps[-1] - stamps[0] > 1.0  # spread out, not delivered in one burst at the end
+
+
+def test_a_stream_the_client_leaves_is_still_counted(ab, gateway_factory):
+    import asyncio
+
+    from shared.store.memory import day_of
+
+    a, b = ab
+    a.default = Reply(text="w1 w2 w3 w4 w5 w6 w7 w8", chunk_delay=0.2)
+    gw = gateway_factory(two_channels(a, b))
+    with httpx.stream("POST", gw.url + "/v1/chat/completions", headers={"authorization": "Bearer sk-user"},
+                      json={"model": "gpt-4o", "messages": MSG, "stream": True}) as r:
+        for line in r.iter_lines():
+            if '"w2"' in line or " w2" in line:
+                break  # leave after two words of eight
+    policy = next(p for p in gw.gateway.table.keys.values() if p.source == "api_keys[0]")
+    deadline = time.time() + 5
+    usage = {}
+    while time.time() < deadline and not usage:
+        usage = asyncio.run(gw.gateway.store.get_usage(policy.key_id, day_of(time.time())))
+        time.sleep(0.05)
+    assert usage.get("gpt-4o:requests") == 1
