@@ -84,12 +84,12 @@ class Gateway:
             from .http_client import get_client
 
             try:
-                request = get_adapter(detect_engine(provider.config)).models_request(provider, provider.keys[0] if provider.keys else "")
+                adapter = get_adapter(detect_engine(provider.config))
+                request = adapter.models_request(provider, provider.keys[0] if provider.keys else "")
                 if request is None:
                     return provider.name, []
                 response = await asyncio.wait_for(get_client().get(request.url, headers=request.headers), 15)
-                data = response.json().get("data", []) if response.status_code == 200 else []
-                models = [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+                models = adapter.parse_models(response.json()) if response.status_code == 200 else []
                 if not models:
                     log.warning("provider %s: no models listed by its /models endpoint (HTTP %s)", provider.name, response.status_code)
                 return provider.name, models

@@ -388,3 +388,17 @@ def test_untranslatable_requests_are_400_before_any_upstream_call(google, gatewa
             {"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "nope", "content": "1"}])
     assert "nope" in info.value.message
     assert google.requests == []
+
+
+def test_gemini_provider_without_model_list_discovers_its_chat_models(google, gateway_factory):
+    gw = gateway_factory(f"""
+providers:
+  - provider: gemini
+    base_url: {google.url}/v1beta
+    api: gemini-key-1
+""")
+    client = gw.client()
+    assert sorted(m.id for m in client.models.list()) == ["gemini-2.5-flash", "gemini-2.5-pro"]  # not the embedding model
+    answer = client.chat.completions.create(model="gemini-2.5-pro", messages=[{"role": "user", "content": "hi"}])
+    assert answer.choices[0].message.content
+    assert sum(1 for r in google.requests if r["path"] == "/v1beta/models") == 1

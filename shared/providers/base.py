@@ -87,6 +87,14 @@ class Adapter(Protocol):
 
     def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None: ...
 
+    def parse_models(self, obj: Any) -> list[str]: ...
+
+
+def model_ids(obj: Any) -> list[str]:
+    """Model names from an OpenAI-style list, ``{"data": [{"id": ...}]}`` (OpenAI, Anthropic, most hosts)."""
+    data = obj.get("data") if isinstance(obj, dict) else None
+    return [m["id"] for m in data or () if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
 
 def retry_after_of(headers: Mapping[str, str]) -> float | None:
     """``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""

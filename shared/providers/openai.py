@@ -9,7 +9,7 @@ import json
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..sse import EventFramer, data_of
-from .base import ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, parse_error_body
+from .base import ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, model_ids, parse_error_body
 
 if TYPE_CHECKING:
     from ..routing import Channel, Provider
@@ -140,6 +140,9 @@ class OpenAIAdapter:
         """``GET …/models`` for providers listed without ``model`` (fetched once per instance)."""
         headers = self.headers_for_models(provider, key)
         return UpstreamRequest(sibling_url(provider.base_url or self.default_url, "models"), headers, {}, method="GET")
+
+    def parse_models(self, obj: Any) -> list[str]:
+        return model_ids(obj)
 
     def headers_for_models(self, provider: "Provider", key: str) -> dict[str, str]:
         headers = {"authorization": f"Bearer {key}"} if key else {}

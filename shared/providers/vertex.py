@@ -136,6 +136,9 @@ class VertexAdapter:
     def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None:
         return None  # no OpenAI-style model list on Vertex: name the models in the config
 
+    def parse_models(self, obj: Any) -> list[str]:
+        return []
+
 
 adapter = VertexAdapter()
 __all__ = ["ANTHROPIC", "GOOGLE", "Publisher", "VertexAdapter", "adapter", "api_root", "host_of", "model_url", "publisher_of"]

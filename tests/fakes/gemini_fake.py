@@ -394,6 +394,14 @@ class FakeGoogle:
         record = {"path": path, "query": dict(request.query_params), "headers": dict(request.headers), "body": body, "time": time.time()}
         self.requests.append(record)
         stream_query = request.query_params.get("alt") == "sse"
+        if request.method == "GET" and path == "/v1beta/models":
+            if request.headers.get("x-goog-api-key") not in self.keys:
+                return pretty(400, google_error(400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID"))
+            return JSONResponse({"models": [
+                {"name": "models/gemini-2.5-flash", "supportedGenerationMethods": ["generateContent", "countTokens"]},
+                {"name": "models/gemini-2.5-pro", "supportedGenerationMethods": ["generateContent"]},
+                {"name": "models/text-embedding-004", "supportedGenerationMethods": ["embedContent"]},
+            ]})
         match = GEMINI_PATH.match(path)
         if match:
             key = request.headers.get("x-goog-api-key") or request.query_params.get("key", "")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..base import ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps
+from ..base import ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, model_ids
 from .errors import ERROR_TYPES, STATUS_REWRITES, error_from_event, invalid, parse_error
 from .messages import IMAGE_TYPES, translate_messages
 from .request import (
@@ -113,6 +113,9 @@ class AnthropicAdapter:
     def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None:
         """``GET /v1/models`` answers ``{"data": [{"id": ...}]}`` like OpenAI's list."""
         return UpstreamRequest(models_url(provider.base_url or self.default_url), self.headers(provider, key, json_body=False), {}, method="GET")
+
+    def parse_models(self, obj: Any) -> list[str]:
+        return model_ids(obj)
 
 
 adapter = AnthropicAdapter()

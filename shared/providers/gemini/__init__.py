@@ -74,7 +74,22 @@ class GeminiAdapter:
         return google_error(status, data, headers)
 
     def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None:
-        return None  # Gemini lists models in its own shape; name them in the config
+        """``GET {base}/models``: Gemini's own list shape, read by ``parse_models``."""
+        headers = {"x-goog-api-key": key} if key else {}
+        headers.update(provider.headers)
+        return UpstreamRequest(f"{api_base(provider.base_url)}/models?pageSize=1000", headers, {}, method="GET")
+
+    def parse_models(self, obj: Any) -> list[str]:
+        """``{"models": [{"name": "models/gemini-2.5-flash", "supportedGenerationMethods": [...]}]}``:
+        the models that can chat (``generateContent``), without the ``models/`` prefix."""
+        models = obj.get("models") if isinstance(obj, dict) else None
+        out = []
+        for m in models or ():
+            name = m.get("name") if isinstance(m, dict) else None
+            methods = m.get("supportedGenerationMethods") or ["generateContent"]
+            if isinstance(name, str) and "generateContent" in methods:
+                out.append(name.removeprefix("models/"))
+        return out
 
 
 adapter = GeminiAdapter()
