@@ -57,6 +57,20 @@ def fake_factory() -> Iterator[Callable[..., FakeOpenAI]]:
         fake.stop()
 
 
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeOpenAI]:
+    """One fake OpenAI upstream for a whole module (the door tests start their processes once per module)."""
+    fake = FakeOpenAI("up").start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fresh_upstream(upstream: FakeOpenAI) -> None:
+    """Forget the previous test's requests and script (use with ``pytestmark = usefixtures(...)``)."""
+    upstream.reset()
+
+
 @pytest.fixture
 def gateway_factory() -> Iterator[Callable[..., RunningGateway]]:
     """``gateway_factory(yaml_text, env={...}, store=...)`` starts a gateway on a free port."""

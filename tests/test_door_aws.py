@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.door_process import ADMIN_KEY, ROOT, USER_KEY, ServerProcess, chat_body, door_env, sse_events, stream_text
-from tests.fakes.openai_fake import FakeOpenAI, Reply
+from tests.fakes.openai_fake import Reply
 
 RUNTIME = r"""
 import json, sys, time
@@ -165,16 +165,7 @@ def json_body(response: dict[str, Any]) -> Any:
 
 # -- fixtures -------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def upstream():
-    fake = FakeOpenAI("up").start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_upstream(upstream):
-    upstream.reset()
+pytestmark = pytest.mark.usefixtures("fresh_upstream")
 
 
 @pytest.fixture(scope="module")

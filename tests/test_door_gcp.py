@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.door_process import ADMIN_KEY, ROOT, USER_KEY, ServerProcess, chat_body, door_env, sse_events, stream_text
-from tests.fakes.openai_fake import FakeOpenAI, Reply
+from tests.fakes.openai_fake import Reply
 
 
 def functions_framework_command() -> list[str]:
@@ -31,16 +31,7 @@ def requirement_names(path: str) -> set[str]:
     return {re.split(r"[=<>!~;\[ ]", line)[0].lower() for line in lines if line}
 
 
-@pytest.fixture(scope="module")
-def upstream():
-    fake = FakeOpenAI("up").start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_upstream(upstream):
-    upstream.reset()
+pytestmark = pytest.mark.usefixtures("fresh_upstream")
 
 
 @pytest.fixture(scope="module")

@@ -16,21 +16,12 @@ import openai
 import pytest
 
 from tests.door_process import ADMIN_KEY, USER_KEY, ServerProcess, chat_body, door_env, sse_events, stream_text
-from tests.fakes.openai_fake import FakeOpenAI, Reply
+from tests.fakes.openai_fake import Reply
 
 from shared.vercel_paths import VercelPaths, original_path
 
 
-@pytest.fixture(scope="module")
-def upstream():
-    fake = FakeOpenAI("up").start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(autouse=True)
-def fresh_upstream(upstream):
-    upstream.reset()
+pytestmark = pytest.mark.usefixtures("fresh_upstream")
 
 
 @pytest.fixture(scope="module")
