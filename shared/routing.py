@@ -48,22 +48,27 @@ def detect_engine(p: ProviderConfig) -> str:
     return "openai"
 
 
-def _prefix_lookup(table: Mapping[str, Any] | None, *names: str) -> Any:
-    """Longest key of ``table`` that prefixes any of ``names`` (``default`` excluded)."""
-    best, best_len = None, -1
+def _prefix_lookup(table: Mapping[str, Any] | None, *names: str) -> tuple[str, Any] | None:
+    """``(prefix, value)`` for the longest key of ``table`` that prefixes any of ``names`` (``default`` excluded)."""
+    best: tuple[str, Any] | None = None
     for prefix, value in (table or {}).items():
-        if prefix == "default":
-            continue
-        if len(prefix) > best_len and any(n.startswith(prefix) for n in names):
-            best, best_len = value, len(prefix)
+        if prefix != "default" and (best is None or len(prefix) > len(best[0])) and any(n.startswith(prefix) for n in names):
+            best = (prefix, value)
     return best
 
 
-def limits_for(spec: Any, *names: str) -> tuple[tuple[str, tuple[Window, ...]] | None]:
+def model_timeout(table: Mapping[str, float] | None, *names: str) -> float | None:
+    """``model_timeout``: the longest matching model prefix, else the map's ``default``."""
+    best = _prefix_lookup(table, *names)
+    return best[1] if best is not None else (table or {}).get("default")
+
+
+def limits_for(spec: Any, *names: str) -> tuple[str, tuple[Window, ...]] | None:
     """Resolve a limit spec for a model: ``(bucket, windows)`` or None.
 
-    A plain string limits everything together (bucket ``*``); in a ``{model: limit}`` map the
-    longest matching model prefix wins, and ``default`` applies to each other model separately.
+    A plain string limits everything together (bucket ``*``); in a ``{model: limit}`` map an exact
+    name, then the longest matching model prefix wins, and ``default`` applies to each other model
+    separately.
     """
     if not spec:
         return None
@@ -74,8 +79,7 @@ def limits_for(spec: Any, *names: str) -> tuple[tuple[str, tuple[Window, ...]] |
             return (name, spec[name])
     best = _prefix_lookup(spec, *names)
     if best is not None:
-        prefix = max((k for k in spec if k != "default" and spec[k] is best and any(n.startswith(k) for n in names)), key=len)
-        return (prefix, best)
+        return best
     if "default" in spec:
         return (names[0], spec["default"])
     return None
@@ -228,10 +232,8 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
         all_names = {name for pair in pairs for name in pair}
         for upstream, alias in pairs:
             timeout = (
-                _prefix_lookup(p.preferences.model_timeout, alias, upstream)
-                or (p.preferences.model_timeout or {}).get("default")
-                or _prefix_lookup(prefs.model_timeout, alias, upstream)
-                or (prefs.model_timeout or {}).get("default")
+                model_timeout(p.preferences.model_timeout, alias, upstream)
+                or model_timeout(prefs.model_timeout, alias, upstream)
                 or settings.timeout
             )
             overrides, removes = _provider_overrides(p, alias, upstream, all_names)

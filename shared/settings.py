@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping
 
 log = logging.getLogger("gateway")
@@ -77,7 +77,6 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     host: str = "0.0.0.0"
     port: int = 8000
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":

@@ -20,12 +20,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Iterator
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
-from .server import ThreadServer
+from .server import FakeUpstream
 
 
 @dataclass
@@ -297,38 +295,15 @@ async def respond(reply: Reply, body: dict[str, Any], name: str, stream: bool) -
     return JSONResponse(message, headers={"request-id": "req_fake0001", **reply.headers})
 
 
-class FakeAnthropic:
+class FakeAnthropic(FakeUpstream):
+    reply_type = Reply
+
     def __init__(self, name: str = "claude", keys: tuple[str, ...] = ("sk-ant-key-1",),
                  models: tuple[str, ...] = ("claude-sonnet-4-20250514",)) -> None:
         self.name = name
         self.keys = set(keys)
         self.models = models
-        self.requests: list[dict[str, Any]] = []
-        self.script: list[Reply] = []
-        self.default = Reply()
-        self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET", "POST"])])
-        self.server = ThreadServer(self.app)
-
-    # -- test controls -------------------------------------------------
-    def then(self, *replies: Reply) -> "FakeAnthropic":
-        self.script.extend(replies)
-        return self
-
-    def reset(self) -> None:
-        self.requests.clear()
-        self.script.clear()
-        self.default = Reply()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> "FakeAnthropic":
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
+        super().__init__()
 
     # -- wire ----------------------------------------------------------
     async def handle(self, request: Request) -> Response:

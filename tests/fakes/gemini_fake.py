@@ -32,13 +32,11 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from . import anthropic_fake
-from .server import ThreadServer
+from .server import FakeUpstream
 
 GOOGLE_TOKEN_AUD = "https://oauth2.googleapis.com/token"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -337,8 +335,10 @@ def claude_reply(reply: "GeminiReply | anthropic_fake.Reply") -> anthropic_fake.
 # The server
 # ---------------------------------------------------------------------------------------------
 
-class FakeGoogle:
+class FakeGoogle(FakeUpstream):
     """Gemini API + Vertex AI + token endpoint. Tests script replies with :meth:`then`."""
+
+    reply_type = GeminiReply
 
     def __init__(self, keys: tuple[str, ...] = ("gemini-key-1",), project: str = "test-project",
                  accounts: dict[str, Any] | None = None, expires_in: int = 3599) -> None:
@@ -348,32 +348,12 @@ class FakeGoogle:
         self.expires_in = expires_in
         self.tokens: dict[str, float] = {}  # issued token -> expiry (fake's own clock)
         self.token_requests: list[dict[str, Any]] = []
-        self.requests: list[dict[str, Any]] = []
-        self.script: list[Any] = []  # GeminiReply, or anthropic_fake.Reply for Claude
-        self.default = GeminiReply()
         self.issued_signatures: set[str] = set()
-        self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET", "POST"])])
-        self.server = ThreadServer(self.app)
-
-    # -- test controls -------------------------------------------------
-    def then(self, *replies: Any) -> "FakeGoogle":
-        self.script.extend(replies)
-        return self
-
-    @property
-    def url(self) -> str:
-        return self.server.url
+        super().__init__()
 
     @property
     def token_hits(self) -> int:
         return len([r for r in self.token_requests if r["ok"]])
-
-    def start(self) -> "FakeGoogle":
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
 
     def __enter__(self) -> "FakeGoogle":
         return self.start()

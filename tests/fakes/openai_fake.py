@@ -13,12 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
-from .server import ThreadServer
+from .server import FakeUpstream
 
 
 @dataclass
@@ -49,40 +47,16 @@ def last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeUpstream):
+    reply_type = Reply
+
     def __init__(self, name: str = "fake", keys: tuple[str, ...] = ("sk-upstream-key-1",), flavour: str = "openai",
                  models: tuple[str, ...] = ("gpt-4o",)) -> None:
         self.name = name
         self.keys = set(keys)
         self.flavour = flavour
         self.models = models
-        self.requests: list[dict[str, Any]] = []
-        self.script: list[Reply] = []
-        self.default = Reply()
-        routes = [Route("/{path:path}", self.handle, methods=["GET", "POST"])]
-        self.app = Starlette(routes=routes)
-        self.server = ThreadServer(self.app)
-
-    # -- test controls -------------------------------------------------
-    def then(self, *replies: Reply) -> "FakeOpenAI":
-        self.script.extend(replies)
-        return self
-
-    def reset(self) -> None:
-        self.requests.clear()
-        self.script.clear()
-        self.default = Reply()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> "FakeOpenAI":
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
+        super().__init__()
 
     # -- wire ----------------------------------------------------------
     def _key(self, request: Request) -> str:

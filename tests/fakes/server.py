@@ -44,3 +44,44 @@ class ThreadServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class FakeUpstream:
+    """What every fake provider server shares: a catch-all route to ``handle``, the requests it
+    received, a script of replies the test queues with ``then`` (``default`` when it runs out), and
+    start/stop of its thread server. Subclasses implement ``handle`` and name their ``reply_type``."""
+
+    reply_type: type = object
+
+    def __init__(self) -> None:
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+
+        self.requests: list[dict] = []
+        self.script: list = []
+        self.default = self.reply_type()
+        self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET", "POST"])])
+        self.server = ThreadServer(self.app)
+
+    async def handle(self, request):  # pragma: no cover - every fake overrides it
+        raise NotImplementedError
+
+    def then(self, *replies):
+        self.script.extend(replies)
+        return self
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.script.clear()
+        self.default = self.reply_type()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self):
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
