@@ -31,8 +31,7 @@ def main() -> int:
         return 1
     from shared.app import create_app
 
-    app = create_app(settings, config)
-    app.state.gateway.source = source
+    app = create_app(settings, config, source=source)
     logging.getLogger("gateway").info("config from %s: %d providers, %d api_keys; listening on http://%s:%d",
                                       source, len(config.providers), len(config.api_keys), settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",

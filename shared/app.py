@@ -10,20 +10,24 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from . import __version__
 from .config import GatewayConfig
+from .dispatch import Answer
 from .errors import GatewayError
 from .gateway import Gateway
+from .operations import CHAT_COMPLETIONS
 from .settings import Settings
 from .store import Store
 
@@ -80,15 +84,47 @@ def check_chat_body(body: dict[str, Any]) -> str:
     return model
 
 
-CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+def render(answer: Answer) -> Response:
+    """An :class:`Answer` as a Starlette response: streamed as it arrives, or whole with its
+    ``after`` step (usage accounting) run once the body was sent."""
+    if answer.stream is not None:
+        return StreamingResponse(answer.stream, status_code=answer.status, media_type=answer.media_type, headers=answer.headers)
+    return Response(answer.body, status_code=answer.status, media_type=answer.media_type, headers=answer.headers,
+                    background=BackgroundTask(answer.after) if answer.after is not None else None)
+
+
+Endpoint = Callable[[Gateway, Scope, Receive], Awaitable[Response]]
+
+
+async def chat_completions(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
+    started = time.perf_counter()
+    try:
+        runtime = await gateway.ready()
+        policy = gateway.authenticate(Headers(scope=scope), runtime)
+        body, raw = await read_json(scope, receive, gateway.settings.max_body_bytes)
+        model = check_chat_body(body)
+        return render(await runtime.dispatcher.run(CHAT_COMPLETIONS, policy, body, model, started, raw))
+    except GatewayError as exc:
+        return error_response(exc)
+    except Exception:
+        log.exception("unhandled error")
+        return error_response(GatewayError(500, "The gateway hit an internal error; it has been logged.", code="internal_error"))
+
+
+# The API endpoints, answered straight from the ASGI call (see GatewayApp); the ``/v1`` prefix is optional.
+ENDPOINTS: dict[str, Endpoint] = {
+    "/v1/chat/completions": chat_completions,
+    "/chat/completions": chat_completions,
+}
 
 
 class GatewayApp:
-    """The ASGI entry point. ``POST /v1/chat/completions`` — the hot path — is answered directly;
-    every other request goes through the Starlette app (routing, 404/405, lifespan).
+    """The ASGI entry point. ``POST`` to an API endpoint (:data:`ENDPOINTS`) — the hot path — is
+    answered directly; every other request goes through the Starlette app (routing, 404/405,
+    lifespan).
 
     Why: Starlette's router, exception middleware and Request objects cost a measured ~7% of the
-    CPU of a forwarded request; one path comparison costs nothing. The chat handler is the same
+    CPU of a forwarded request; one dict lookup costs nothing. The endpoint handler is the same
     function either way, so behaviour does not depend on the route taken.
     """
 
@@ -98,39 +134,28 @@ class GatewayApp:
         self.state = app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in CHAT_PATHS:
-            response = await chat_completions(self.gateway, scope, receive)
-            await response(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = ENDPOINTS.get(scope["path"])
+            if endpoint is not None:
+                response = await endpoint(self.gateway, scope, receive)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
-async def chat_completions(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
-    started = time.perf_counter()
-    try:
-        await gateway.ready()
-        policy = gateway.authenticate(Headers(scope=scope))
-        body, raw = await read_json(scope, receive, gateway.settings.max_body_bytes)
-        model = check_chat_body(body)
-        assert gateway.proxy is not None
-        return await gateway.proxy.handle(policy, body, model, started, raw)
-    except GatewayError as exc:
-        return error_response(exc)
-    except Exception:
-        log.exception("unhandled error")
-        return error_response(GatewayError(500, "The gateway hit an internal error; it has been logged.", code="internal_error"))
+def create_app(settings: Settings | None = None, config: GatewayConfig | None = None, store: Store | None = None,
+               source: str | None = None) -> GatewayApp:
+    gateway = Gateway(settings, config, store, source)
 
-
-def create_app(settings: Settings | None = None, config: GatewayConfig | None = None, store: Store | None = None) -> GatewayApp:
-    gateway = Gateway(settings, config, store)
-
-    async def chat_route(request: Request) -> Response:
-        return await chat_completions(gateway, request.scope, request.receive)
+    def route(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+        async def handler(request: Request) -> Response:
+            return await endpoint(gateway, request.scope, request.receive)
+        return handler
 
     async def list_models(request: Request) -> Response:
         try:
-            await gateway.ready()
-            policy = gateway.authenticate(request.headers)
+            runtime = await gateway.ready()
+            policy = gateway.authenticate(request.headers, runtime)
         except GatewayError as exc:
             return error_response(exc)
         data = []
@@ -141,10 +166,11 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
 
     async def healthz(request: Request) -> Response:
         try:
-            table = await gateway.ready()
+            runtime = await gateway.ready()
         except GatewayError as exc:
             return JSONResponse({"status": "error", "error": exc.message}, status_code=503)
-        return JSONResponse({"status": "ok", "version": __version__, "config": gateway.source,
+        table = runtime.table
+        return JSONResponse({"status": "ok", "version": __version__, "config": runtime.source, "config_version": runtime.version,
                              "providers": len(table.providers), "models": len(table.all_models), "store": gateway.store.name})
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -160,8 +186,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         return error_response(GatewayError(500, "The gateway hit an internal error; it has been logged.", code="internal_error"))
 
     routes = [
-        Route("/v1/chat/completions", chat_route, methods=["POST"]),
-        Route("/chat/completions", chat_route, methods=["POST"]),
+        *(Route(path, route(endpoint), methods=["POST"]) for path, endpoint in ENDPOINTS.items()),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/models", list_models, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

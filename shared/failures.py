@@ -13,6 +13,7 @@ from .errors import GatewayError
 from .providers.base import UpstreamError
 from .routing import Channel
 from .store import AdmitResult
+from .store.keys import is_credential_id
 
 CLIENT_ERRORS = {400, 413, 422}  # the request itself is bad: answer at once, no retry
 KEY_ERRORS = {401, 402, 403, 429}  # our provider key is bad, out of quota or told to back off
@@ -38,7 +39,7 @@ def failure_marks(failure: Failure, key_id: str | None, n_candidates: int) -> tu
         if seconds == 0 and failure.status != 429:
             seconds = provider.cooldown_period  # a bad or exhausted key: rest it like a channel
         marks = [(key_id, seconds)] if seconds > 0 else []
-        if len(provider.keys) > 1:
+        if len(provider.credentials) > 1:
             return marks, True
         if marks:
             return marks, False
@@ -50,7 +51,7 @@ def failure_marks(failure: Failure, key_id: str | None, n_candidates: int) -> tu
 def final_error(failures: list[Failure], result: AdmitResult, no_channel_reason: str | None) -> GatewayError:
     """The client's answer when no attempt succeeded: 429, 504, 503 or 502 with a summary."""
     if not failures:
-        cooled_keys = [s for cid, s in result.cooled.items() if "#" in cid]
+        cooled_keys = [s for cid, s in result.cooled.items() if is_credential_id(cid)]
         if cooled_keys:
             wait = math.ceil(min(cooled_keys))
             return GatewayError(429, f"every upstream key for this model is cooling down after rate-limit or auth errors; retry in {wait}s",

@@ -1,27 +1,40 @@
 """``ENABLE_MODERATION``: check the last user message with a moderation model before answering.
 
 The moderation model is one the key may use whose name contains ``moderation`` (e.g. the rule
-``openai/text-moderation-latest``), on an OpenAI-compatible channel (``POST …/moderations``).
+``openai/text-moderation-latest``). It is called through the dispatcher like any request (the
+``moderations`` operation), so it gets credential rotation, credential cooldowns and
+``api_key_rate_limit``, retries on the next credential or channel, and only channels whose engine
+serves moderations (OpenAI-compatible, Azure). It does not count against the key's own rate limit.
+
 A flagged message is refused with 400 ``content_filter``; if the moderation call itself fails the
 request goes ahead (fail open) and a warning is logged, so a moderation outage is not an outage.
+A key whose moderation model no channel can serve gets 503 ``moderation_unavailable`` (a config
+problem, said as such).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from .errors import GatewayError
-from .routing import Channel, KeyPolicy
+from .operations import MODERATIONS
+from .routing import KeyPolicy
+
+if TYPE_CHECKING:
+    from .dispatch import Dispatcher
 
 log = logging.getLogger("gateway")
 
+TIMEOUT = 10.0  # seconds: a moderation call that takes longer is skipped (fail open)
 
-def moderation_channel(policy: KeyPolicy) -> Channel | None:
-    for name, candidates in policy.routes.items():
+
+def moderation_model(policy: KeyPolicy) -> str | None:
+    for name in policy.routes:
         if "moderation" in name:
-            return candidates[0].channel
+            return name
     return None
 
 
@@ -35,36 +48,34 @@ def last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
-async def moderate(policy: KeyPolicy, body: dict[str, Any], timeout: float = 10.0) -> None:
+async def moderate(dispatcher: "Dispatcher", policy: KeyPolicy, body: dict[str, Any]) -> None:
     """Raise 400 ``content_filter`` when the moderation model flags the last user message."""
     import asyncio
 
-    from .http_client import get_client
-    from .providers import get_adapter
-    from .providers.openai import sibling_url
-
-    channel = moderation_channel(policy)
-    if channel is None:
+    model = moderation_model(policy)
+    if model is None:
         raise GatewayError(503, "ENABLE_MODERATION is on for this key but it may use no moderation model; "
                                 "add one to its model rules (e.g. 'openai/text-moderation-latest').", code="moderation_unavailable")
+    if not dispatcher.candidates(policy, MODERATIONS, model):
+        raise GatewayError(503, f"ENABLE_MODERATION is on for this key but its moderation model '{model}' is served only by "
+                                "providers without a moderations endpoint; serve it from an OpenAI-compatible or Azure provider.",
+                           code="moderation_unavailable")
     text = last_user_text(body)
     if not text:
         return
-    provider = channel.provider
-    adapter = get_adapter(provider.engine)
-    headers = adapter.headers(channel, provider.keys[0] if provider.keys else "")
-    url = sibling_url(provider.base_url, "moderations")
     try:
-        response = await asyncio.wait_for(
-            get_client().post(url, headers=headers, content=json.dumps({"model": channel.upstream_model, "input": text})), timeout)
-        result = response.json()["results"][0] if response.status_code == 200 else None
-    except Exception as exc:
+        async with asyncio.timeout(TIMEOUT):
+            answer = await dispatcher.run(MODERATIONS, policy, {"model": model, "input": text}, model, time.perf_counter(), counted=False)
+        result = json.loads(answer.body)["results"][0]
+        if answer.after is not None:
+            await answer.after()
+    except GatewayError as exc:
+        log.warning("moderation call failed (HTTP %s: %s); request allowed", exc.status, exc.message)
+        return
+    except (TimeoutError, ValueError, LookupError, TypeError) as exc:
         log.warning("moderation call failed (%s); request allowed", type(exc).__name__)
         return
-    if result is None:
-        log.warning("moderation call answered HTTP %s; request allowed", response.status_code)
-        return
-    if result.get("flagged"):
+    if isinstance(result, dict) and result.get("flagged"):
         categories = sorted(k for k, v in (result.get("categories") or {}).items() if v)
         raise GatewayError(400, f"The request was flagged by the moderation model ({', '.join(categories) or 'flagged'}).",
                            code="content_filter", param="messages")

@@ -7,45 +7,25 @@ candidate channels. A request then costs one hash and two dict lookups, never a 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-from urllib.parse import urlsplit
 
 from .config.schema import GatewayConfig, ProviderConfig
+from .credentials import Credential, mask
+from .providers import detect_engine, get_adapter
+from .providers.base import BaseAdapter
 from .ratelimit import Window
 from .settings import Settings
+from .store import keys as layout
 from .store.base import AdmitRequest, LimitCheck
+from .store.keys import digest
+
+__all__ = ["Candidate", "Channel", "KeyPolicy", "Provider", "RoutingTable", "compile_routes", "detect_engine", "digest", "limits_for"]
 
 log = logging.getLogger("gateway")
 
 MAX_ATTEMPTS = 10
-
-
-def digest(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
-
-
-def detect_engine(p: ProviderConfig) -> str:
-    """config.md's detection rules; we never guess from model names."""
-    if p.engine:
-        return p.engine
-    parts = urlsplit(p.base_url or "")
-    host, path = (parts.hostname or "").lower(), parts.path.rstrip("/")
-    if host == "generativelanguage.googleapis.com" or path.endswith("/v1beta"):
-        return "gemini"
-    if p.project_id or host.endswith("aiplatform.googleapis.com"):
-        return "vertex"
-    if host.endswith("azure.com"):
-        return "azure"
-    if p.cf_account_id or host == "api.cloudflare.com":
-        return "cloudflare"
-    if host == "api.anthropic.com" or path.endswith("/v1/messages"):
-        return "anthropic"
-    if host == "openrouter.ai":
-        return "openrouter"
-    return "openai"
 
 
 def _prefix_lookup(table: Mapping[str, Any] | None, *names: str) -> tuple[str, Any] | None:
@@ -90,8 +70,7 @@ class Provider:
     name: str
     engine: str
     base_url: str
-    keys: tuple[str, ...]
-    key_ids: tuple[str, ...]
+    credentials: tuple[Credential, ...]
     tools: bool
     headers: Mapping[str, str]
     key_limit_spec: Any
@@ -99,13 +78,11 @@ class Provider:
     key_schedule: str
     cooldown_period: float
     config: ProviderConfig
+    adapter: BaseAdapter
 
     def mask(self, text: str) -> str:
-        """Remove every provider key of this provider from ``text``."""
-        for key in self.keys:
-            if key and key in text:
-                text = text.replace(key, key[:3] + "***")
-        return text
+        """Remove every secret of this provider's credentials from ``text``."""
+        return mask(text, self.credentials)
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,7 +96,7 @@ class Channel:
     timeout: float
     overrides: Mapping[str, Any]
     removes: tuple[str, ...]
-    key_limits: Mapping[str, LimitCheck]  # provider key id -> its api_key_rate_limit bucket for this model
+    key_limits: Mapping[str, LimitCheck]  # credential id -> its api_key_rate_limit bucket for this model
 
 
 @dataclass(frozen=True)
@@ -140,7 +117,8 @@ class KeyPolicy:
     routes: Mapping[str, tuple[Candidate, ...]]
     models: tuple[str, ...]
     _swrr: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    admissions: dict[str, AdmitRequest] = field(default_factory=dict)  # per model, built on first use (scheduling.admission)
+    admissions: dict[tuple[str, str, bool], AdmitRequest] = field(default_factory=dict)  # built on first use (scheduling.admission)
+    endpoint_routes: dict[tuple[str, str], tuple[Candidate, ...]] = field(default_factory=dict)  # (endpoint, model) -> channels serving it
 
     def swrr_cycle(self, model: str) -> tuple[int, ...]:
         """Smooth weighted round robin sequence (indices into the candidates), built once per model."""
@@ -212,12 +190,12 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
     by_provider: dict[str, list[Channel]] = {}
     for p in config.providers:
         engine = detect_engine(p)
+        adapter = get_adapter(engine)
         provider = Provider(
             name=p.provider,
             engine=engine,
             base_url=(p.base_url or "").strip(),
-            keys=p.api,
-            key_ids=tuple(f"{p.provider}#{digest(k).hex()[:12]}" for k in p.api),
+            credentials=adapter.credentials(p),
             tools=p.tools,
             headers=dict(p.preferences.headers),
             key_limit_spec=p.preferences.api_key_rate_limit,
@@ -225,6 +203,7 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
             key_schedule=p.preferences.api_key_schedule_algorithm,
             cooldown_period=prefs.cooldown_period if p.preferences.cooldown_period is None else p.preferences.cooldown_period,
             config=p,
+            adapter=adapter,
         )
         providers[p.provider] = provider
         by_provider[p.provider] = []
@@ -241,9 +220,9 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
             resolved = limits_for(provider.key_limit_spec, alias, upstream)
             if resolved is not None:
                 bucket, windows = resolved
-                key_limits = {key_id: LimitCheck(f"kl:{key_id}:{bucket}", windows) for key_id in provider.key_ids}
+                key_limits = {c.id: LimitCheck(layout.credential_bucket(c.id, bucket), windows) for c in provider.credentials}
             channel = Channel(
-                id=f"{p.provider}/{upstream}",
+                id=layout.channel_id(p.provider, upstream),
                 provider=provider,
                 upstream_model=upstream,
                 alias=alias,
@@ -300,11 +279,11 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
     keys: dict[bytes, KeyPolicy] = {}
     for i, k in enumerate(config.api_keys):
         d = digest(k.api)
-        keys[d] = policy(d.hex()[:16], k.role, f"api_keys[{i}]", k.model, k.preferences)
+        keys[d] = policy(layout.gateway_key_id(k.api), k.role, f"api_keys[{i}]", k.model, k.preferences)
     for env_key in settings.env_keys:
         d = digest(env_key.key)
         if d not in keys:  # a key listed in both keeps the config's settings
-            keys[d] = policy(d.hex()[:16], env_key.role, env_key.source, None, None)
+            keys[d] = policy(layout.gateway_key_id(env_key.key), env_key.role, env_key.source, None, None)
 
     return RoutingTable(
         providers=providers,

@@ -9,37 +9,42 @@ from __future__ import annotations
 import random
 from typing import Iterator
 
+from .credentials import Credential
 from .ratelimit import Window
 from .routing import Candidate, Channel, KeyPolicy, limits_for
 from .store import AdmitRequest, AdmitResult, LimitCheck
+from .store import keys as layout
 
 ROTATING = ("round_robin", "weighted_round_robin")
 
 
 def admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate, ...], global_limits: tuple[Window, ...] | None,
-              fail_closed: bool = False) -> AdmitRequest:
+              fail_closed: bool = False, endpoint: str = "chat", counted: bool = True) -> AdmitRequest:
     """Everything the store must check, count and read before the first upstream call.
 
-    It depends only on the key, the model and the config, so it is built once per (key, model) and
-    reused; stores treat it as read-only.
+    It depends only on the key, the model, the endpoint (which channels serve it) and the config,
+    so it is built once per (endpoint, model, counted) and key, and reused; stores treat it as
+    read-only. ``counted=False`` (the gateway's own calls, e.g. moderation) checks no rate limit
+    of the key: only rotation, cooldowns and credential limits.
     """
-    request = policy.admissions.get(model)
+    cache_key = (endpoint, model, counted)
+    request = policy.admissions.get(cache_key)
     if request is None:
-        request = policy.admissions[model] = _build_admission(policy, model, candidates, global_limits, fail_closed)
+        request = policy.admissions[cache_key] = _build_admission(policy, model, candidates, global_limits, fail_closed, counted)
     return request
 
 
 def _build_admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate, ...], global_limits: tuple[Window, ...] | None,
-                     fail_closed: bool) -> AdmitRequest:
+                     fail_closed: bool, counted: bool) -> AdmitRequest:
     request = AdmitRequest(fail_closed=fail_closed)
-    resolved = limits_for(policy.limit_spec, model)
+    resolved = limits_for(policy.limit_spec, model) if counted else None
     if resolved is not None:
         bucket, windows = resolved
-        request.limits.append(LimitCheck(f"rl:{policy.key_id}:{bucket}", windows))
+        request.limits.append(LimitCheck(layout.key_bucket(policy.key_id, bucket), windows))
     if global_limits:
-        request.limits.append(LimitCheck("rl:global", global_limits))
+        request.limits.append(LimitCheck(layout.GLOBAL_BUCKET, global_limits))
     if policy.algorithm in ROTATING and len(candidates) > 1:
-        request.rotation = f"rr:{policy.key_id}:{model}"
+        request.rotation = layout.rotation_counter(policy.key_id, model)
     seen: set[str] = set()
     for cand in candidates:
         channel = cand.channel
@@ -47,9 +52,9 @@ def _build_admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate,
         provider = channel.provider
         if provider.name not in seen:
             seen.add(provider.name)
-            request.cooldown_ids.extend(provider.key_ids)
-            if len(provider.keys) > 1 and provider.key_schedule == "round_robin":
-                request.key_rotations.append(f"kr:{provider.name}")
+            request.cooldown_ids.extend(c.id for c in provider.credentials)
+            if len(provider.credentials) > 1 and provider.key_schedule == "round_robin":
+                request.key_rotations.append(layout.key_rotation_counter(provider.name))
         for check in channel.key_limits.values():
             if check not in request.usage_reads:
                 request.usage_reads.append(check)
@@ -82,26 +87,28 @@ def order_channels(policy: KeyPolicy, model: str, candidates: tuple[Candidate, .
     return channels
 
 
-def key_order(channel: Channel, result: AdmitResult) -> Iterator[int]:
-    """Indices of the provider keys to use for this channel, best first; unusable keys are left out:
-    keys in cooldown (bad, out of quota, or told to back off) and keys at their ``api_key_rate_limit``."""
+def key_order(channel: Channel, result: AdmitResult) -> Iterator[Credential | None]:
+    """The provider credentials to use for this channel, best first; unusable ones are left out:
+    credentials in cooldown (bad, out of quota, or told to back off) and those at their
+    ``api_key_rate_limit``. ``None`` once for a keyless upstream (e.g. a local server)."""
     provider = channel.provider
-    n = len(provider.keys)
+    credentials = provider.credentials
+    n = len(credentials)
     if n == 0:
-        yield -1  # keyless upstream (e.g. a local server)
+        yield None
         return
     if provider.key_schedule == "round_robin":
-        start = (result.key_rotations.get(f"kr:{provider.name}", 1) - 1) % n
+        start = (result.key_rotations.get(layout.key_rotation_counter(provider.name), 1) - 1) % n
         indices = [(start + i) % n for i in range(n)]
     elif provider.key_schedule == "random":
         indices = random.sample(range(n), n)
     else:
         indices = list(range(n))
     for i in indices:
-        key_id = provider.key_ids[i]
-        if key_id in result.cooled:
+        credential = credentials[i]
+        if credential.id in result.cooled:
             continue
-        check = channel.key_limits.get(key_id)
+        check = channel.key_limits.get(credential.id)
         if check is not None and check.bucket in result.at_limit:
             continue
-        yield i
+        yield credential

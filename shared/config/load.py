@@ -151,7 +151,10 @@ def parse_config_text(text: str, source: str, env: Mapping[str, str] | None = No
                 msg = msg[len("Value error, "):]
             msg = _redact(msg, secrets)
             # Whole-config checks (unique names) carry their own path in the message.
-            lines.append(f"{source}: {_path(err['loc'])}: {msg}" if err["loc"] else f"{source}: {msg}")
+            if err["loc"]:
+                lines.append(f"{source}: {_path(err['loc'])}: {msg}")
+            else:
+                lines.extend(f"{source}: {line}" for line in msg.splitlines())
         raise ConfigError("\n".join(lines)) from None
 
 

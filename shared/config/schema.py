@@ -11,18 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..providers import ENGINE_ALIASES
 from ..ratelimit import Window, parse_limits
-
-ENGINE_ALIASES = {
-    "openai": "openai", "gpt": "openai",
-    "azure": "azure",
-    "anthropic": "anthropic", "claude": "anthropic",
-    "gemini": "gemini",
-    "vertex": "vertex",
-    "cloudflare": "cloudflare",
-    "openrouter": "openrouter",
-}
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -262,4 +252,14 @@ class GatewayConfig(_Strict):
             if k.api in keys:
                 raise ValueError(f"api_keys[{i}].api: this key is listed twice")
             keys.add(k.api)
+        self._check_engines()
         return self
+
+    def _check_engines(self) -> None:
+        """Each provider's adapter checks the fields its engine needs (e.g. Vertex: ``project_id``)."""
+        from ..providers import detect_engine, get_adapter
+
+        problems = [f"providers[{i}].{name}: {what}" for i, p in enumerate(self.providers)
+                    for name, what in get_adapter(detect_engine(p)).validate(p)]
+        if problems:
+            raise ValueError("\n".join(problems))

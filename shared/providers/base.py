@@ -1,9 +1,17 @@
 """The surface every provider adapter has, and the pieces they share.
 
-An adapter turns an OpenAI chat body into the upstream request (``build_request``), the upstream
-JSON into an OpenAI response (``parse_response``), the upstream SSE into OpenAI chunks
-(``stream``), and upstream error bodies into :class:`UpstreamError` (``parse_error``). The proxy
-does everything else (routing, retries, cooldowns, timeouts) the same way for every engine.
+An adapter owns the whole upstream request of its wire format. For chat: an OpenAI chat body
+becomes the upstream request (``build_request``), the upstream JSON an OpenAI response
+(``parse_response``), the upstream SSE OpenAI chunks (``stream``), and upstream error bodies
+:class:`UpstreamError` (``parse_error``). Other endpoints go through ``build_endpoint`` /
+``parse_endpoint`` for the endpoints the adapter lists in ``endpoints``. :meth:`BaseAdapter.prepare`
+then turns what was built into the exact bytes sent: ``post_body_parameter_overrides``, encoding,
+the configured headers (one case-insensitive merge for every adapter), and ``finalize`` (sign,
+add tokens) last, on those exact bytes.
+
+An adapter also knows its provider's credentials (``credentials``) and checks its own provider
+fields at load (``validate``). The dispatcher does everything else (routing, retries, cooldowns,
+timeouts) the same way for every engine.
 """
 
 from __future__ import annotations
@@ -13,16 +21,33 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
+from ..credentials import Credential, api_keys
+
 if TYPE_CHECKING:
+    from ..config.schema import ProviderConfig
     from ..routing import Channel, Provider
+
+CHAT = "chat"
 
 
 @dataclass
 class UpstreamRequest:
+    """What an adapter builds: the URL, its own headers and the JSON payload (before overrides)."""
+
     url: str
     headers: dict[str, str]
     payload: dict[str, Any]
     method: str = "POST"
+
+
+@dataclass
+class OutboundRequest:
+    """The exact request sent upstream: what ``finalize`` signs."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes
 
 
 @dataclass
@@ -37,7 +62,7 @@ class StreamContext:
 
 @dataclass
 class ParsedResponse:
-    body: bytes  # the OpenAI chat.completion JSON to send
+    body: bytes  # the OpenAI JSON to send
     usage: dict[str, Any] | None
 
 
@@ -65,7 +90,7 @@ class StreamTranslator(Protocol):
 
     ``error`` is set (and no more events produced) when the upstream reports an in-band error;
     ``finish`` is called at the end of the upstream body and may set ``error`` when the stream
-    ended early. ``usage`` holds the OpenAI usage object once known. ``[DONE]`` is the proxy's.
+    ended early. ``usage`` holds the OpenAI usage object once known. ``[DONE]`` is the dispatcher's.
     """
 
     usage: dict[str, Any] | None
@@ -76,18 +101,85 @@ class StreamTranslator(Protocol):
     def finish(self) -> list[bytes]: ...
 
 
-class Adapter(Protocol):
-    async def build_request(self, channel: "Channel", key: str, body: dict[str, Any], stream: bool) -> UpstreamRequest: ...
+def merge_headers(built: Mapping[str, str], configured: Mapping[str, str]) -> dict[str, str]:
+    """``built`` with every ``configured`` header replacing the built one of the same name, whatever
+    its case (HTTP names are case-insensitive: keeping both would send one merged line such as
+    ``Bearer <key>, Bearer <configured>``, which no provider accepts)."""
+    if not configured:
+        return dict(built)
+    replaced = {name.lower() for name in configured}
+    out = {name: value for name, value in built.items() if name.lower() not in replaced}
+    out.update(configured)
+    return out
 
-    def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse: ...
 
-    def stream(self, channel: "Channel", ctx: StreamContext) -> StreamTranslator: ...
+def secret_of(credential: Credential | None) -> str:
+    """The API key of a credential, or "" for a keyless upstream (e.g. a local server)."""
+    return credential.secret if credential is not None else ""
 
-    def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError: ...
 
-    def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None: ...
+class BaseAdapter:
+    """Defaults every adapter shares; an adapter overrides what its wire format needs."""
 
-    def parse_models(self, obj: Any) -> list[str]: ...
+    endpoints: frozenset[str] = frozenset({CHAT})  # what this engine can serve
+
+    def supports(self, endpoint: str) -> bool:
+        return endpoint in self.endpoints
+
+    def validate(self, provider: "ProviderConfig") -> list[tuple[str, str]]:
+        """Problems with the provider's own fields, as ``(field, what is expected)``; checked at load,
+        so a provider that could never work is a config error rather than an upstream failure."""
+        return []
+
+    def credentials(self, provider: "ProviderConfig") -> tuple[Credential, ...]:
+        """One credential per ``api`` key; engines with other credentials override this."""
+        return api_keys(provider.provider, tuple(provider.api))
+
+    async def build_request(self, channel: "Channel", credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+        raise NotImplementedError
+
+    def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+        raise NotImplementedError
+
+    def stream(self, channel: "Channel", ctx: StreamContext) -> StreamTranslator:
+        raise NotImplementedError
+
+    async def build_endpoint(self, endpoint: str, channel: "Channel", credential: Credential | None, body: dict[str, Any]) -> UpstreamRequest:
+        """The upstream request for a non-chat endpoint listed in ``endpoints``."""
+        raise NotImplementedError(endpoint)
+
+    def parse_endpoint(self, endpoint: str, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+        raise NotImplementedError(endpoint)
+
+    def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        return parse_error_body(status, data, headers)
+
+    async def prepare(self, channel: "Channel", credential: Credential | None, request: UpstreamRequest,
+                      original: bytes | None = None) -> OutboundRequest:
+        """What was built, as the exact request sent: overrides, encoding, configured headers, then
+        ``finalize``. ``original`` is the client's own body, forwarded byte for byte when it is still
+        the payload (same model, no overrides): encoding it again would cost time and change nothing."""
+        payload = request.payload
+        if channel.overrides or channel.removes:
+            payload = {**payload, **channel.overrides}
+            for name in channel.removes:
+                payload.pop(name, None)
+            original = None
+        content = original if original is not None else dumps(payload)
+        headers = merge_headers(request.headers, channel.provider.headers)
+        return await self.finalize(OutboundRequest(request.method, request.url, headers, content), channel, credential)
+
+    async def finalize(self, request: OutboundRequest, channel: "Channel", credential: Credential | None) -> OutboundRequest:
+        """Last step before sending, on the exact bytes: sign, add a token. Nothing by default."""
+        return request
+
+    def models_request(self, provider: "Provider", credential: Credential | None) -> UpstreamRequest | None:
+        """``GET …/models`` for providers listed without ``model`` (fetched once per config version);
+        None when the engine has no model list."""
+        return None
+
+    def parse_models(self, obj: Any) -> list[str]:
+        return model_ids(obj)
 
 
 def model_ids(obj: Any) -> list[str]:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..credentials import Credential
+from .base import CHAT, UpstreamRequest
 from .openai import OpenAIAdapter, sibling_url
-from .base import UpstreamRequest
 
 if TYPE_CHECKING:
+    from ..config.schema import ProviderConfig
     from ..routing import Channel, Provider
 
 DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
@@ -24,11 +26,21 @@ def account_base(base_url: str, account_id: str) -> str:
 
 
 class CloudflareAdapter(OpenAIAdapter):
-    def url(self, channel: "Channel") -> str:
-        cfg = channel.provider.config
-        return account_base(cfg.base_url or "", cfg.cf_account_id or "") + "/chat/completions"
+    endpoints = frozenset({CHAT})
 
-    def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None:
+    def validate(self, provider: "ProviderConfig") -> list[tuple[str, str]]:
+        if not provider.cf_account_id and "/accounts/" not in (provider.base_url or ""):
+            return [("cf_account_id", "Cloudflare Workers AI needs cf_account_id (or a base_url with /accounts/<id>/ai/v1)")]
+        return []
+
+    def url(self, channel: "Channel") -> str:
+        return self.endpoint_url(channel, "chat/completions")
+
+    def endpoint_url(self, channel: "Channel", endpoint: str) -> str:
+        cfg = channel.provider.config
+        return account_base(cfg.base_url or "", cfg.cf_account_id or "") + "/" + endpoint
+
+    def models_request(self, provider: "Provider", credential: Credential | None) -> UpstreamRequest | None:
         return None  # Workers AI has no OpenAI-style model list; list the models in the config
 
 

@@ -9,7 +9,8 @@ import json
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..sse import EventFramer, data_of
-from .base import ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, model_ids, parse_error_body
+from ..credentials import Credential
+from .base import CHAT, BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, secret_of
 
 if TYPE_CHECKING:
     from ..routing import Channel, Provider
@@ -98,23 +99,46 @@ class PassthroughStream:
         return out
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(BaseAdapter):
+    """OpenAI itself and every OpenAI-compatible host: bodies and answers pass through."""
+
     default_url = "https://api.openai.com/v1/chat/completions"
+    endpoints = frozenset({CHAT, "moderations"})
 
     def url(self, channel: "Channel") -> str:
         return chat_url(channel.provider.base_url or self.default_url)
 
-    def headers(self, channel: "Channel", key: str) -> dict[str, str]:
+    def endpoint_url(self, channel: "Channel", endpoint: str) -> str:
+        """Another endpoint of the same API (config.md: swap the last path part of ``base_url``)."""
+        return sibling_url(channel.provider.base_url or self.default_url, endpoint)
+
+    def headers(self, key: str) -> dict[str, str]:
         headers = {"content-type": "application/json"}
         if key:
             headers["authorization"] = f"Bearer {key}"
-        headers.update(channel.provider.headers)
         return headers
 
-    async def build_request(self, channel: "Channel", key: str, body: dict[str, Any], stream: bool) -> UpstreamRequest:
-        return UpstreamRequest(self.url(channel), self.headers(channel, key), body)
+    async def build_request(self, channel: "Channel", credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+        return UpstreamRequest(self.url(channel), self.headers(secret_of(credential)), body)
+
+    async def build_endpoint(self, endpoint: str, channel: "Channel", credential: Credential | None, body: dict[str, Any]) -> UpstreamRequest:
+        return UpstreamRequest(self.endpoint_url(channel, endpoint), self.headers(secret_of(credential)), body)
 
     def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+        obj = self._load(data)
+        if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
+            raise UpstreamError(502, "the upstream answered 200 without 'choices'")
+        return ParsedResponse(self.rewrite(obj, data), obj.get("usage"))
+
+    def parse_endpoint(self, endpoint: str, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+        obj = self._load(data)
+        if not isinstance(obj, dict):
+            raise UpstreamError(502, f"the upstream answered 200 to {endpoint} with a body that is not a JSON object")
+        usage = obj.get("usage")
+        return ParsedResponse(data, usage if isinstance(usage, dict) else None)
+
+    @staticmethod
+    def _load(data: bytes) -> Any:
         try:
             obj = json.loads(data)
         except ValueError:
@@ -122,9 +146,7 @@ class OpenAIAdapter:
         err = in_band_error(obj)
         if err is not None:
             raise err
-        if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
-            raise UpstreamError(502, "the upstream answered 200 without 'choices'")
-        return ParsedResponse(self.rewrite(obj, data), obj.get("usage"))
+        return obj
 
     def rewrite(self, obj: dict[str, Any], data: bytes) -> bytes:
         """Hook for hosts whose body needs a fix-up; OpenAI's own passes through as received."""
@@ -133,21 +155,11 @@ class OpenAIAdapter:
     def stream(self, channel: "Channel", ctx: StreamContext) -> PassthroughStream:
         return PassthroughStream()
 
-    def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
-        return parse_error_body(status, data, headers)
-
-    def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None:
-        """``GET …/models`` for providers listed without ``model`` (fetched once per instance)."""
-        headers = self.headers_for_models(provider, key)
+    def models_request(self, provider: "Provider", credential: Credential | None) -> UpstreamRequest | None:
+        """``GET …/models`` for providers listed without ``model``."""
+        headers = self.headers(secret_of(credential))
+        headers.pop("content-type")
         return UpstreamRequest(sibling_url(provider.base_url or self.default_url, "models"), headers, {}, method="GET")
-
-    def parse_models(self, obj: Any) -> list[str]:
-        return model_ids(obj)
-
-    def headers_for_models(self, provider: "Provider", key: str) -> dict[str, str]:
-        headers = {"authorization": f"Bearer {key}"} if key else {}
-        headers.update(provider.headers)
-        return headers
 
 
 adapter = OpenAIAdapter()

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import quote
 
 from . import anthropic, gemini, google_auth
-from .base import ParsedResponse, StreamContext, StreamTranslator, UpstreamError, UpstreamRequest, dumps
+from ..credentials import Credential, with_parts
+from .base import BaseAdapter, OutboundRequest, ParsedResponse, StreamContext, StreamTranslator, UpstreamError, UpstreamRequest, dumps
 
 if TYPE_CHECKING:
-    from ..routing import Channel, Provider
+    from ..config.schema import ProviderConfig
+    from ..routing import Channel
 
 DEFAULT_REGION = "us-central1"
 ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -109,16 +111,31 @@ def model_url(config: Any, model: str, publisher: Publisher, stream: bool) -> st
             f"/publishers/{publisher.name}/models/{quote(model, safe='@')}:{method}")
 
 
-class VertexAdapter:
-    async def build_request(self, channel: "Channel", key: str, body: dict[str, Any], stream: bool) -> UpstreamRequest:
-        config = channel.provider.config
+class VertexAdapter(BaseAdapter):
+    def validate(self, provider: "ProviderConfig") -> list[tuple[str, str]]:
+        needs = {
+            "project_id": "the Google Cloud project id",
+            "client_email": "the service account's client_email (from its JSON key file)",
+            "private_key": "the service account's private_key (from its JSON key file)",
+        }
+        return [(name, f"Vertex AI needs {what}") for name, what in needs.items() if not getattr(provider, name)]
+
+    def credentials(self, provider: "ProviderConfig") -> tuple[Credential, ...]:
+        """One service account per provider: rotated, cooled down and limited like an API key."""
+        return (with_parts(provider.provider, "service_account", client_email=provider.client_email,
+                           private_key=provider.private_key, token_uri=provider.token_uri),)
+
+    async def build_request(self, channel: "Channel", credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         publisher = publisher_of(channel.upstream_model)
-        url = model_url(config, channel.upstream_model, publisher, stream)
-        payload = publisher.body(body, stream)
-        token = await google_auth.access_token(config)
-        headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
-        headers.update(channel.provider.headers)
-        return UpstreamRequest(url, headers, payload)
+        url = model_url(channel.provider.config, channel.upstream_model, publisher, stream)
+        return UpstreamRequest(url, {"content-type": "application/json"}, publisher.body(body, stream))
+
+    async def finalize(self, request: OutboundRequest, channel: "Channel", credential: Credential | None) -> OutboundRequest:
+        """The OAuth2 access token of the service account, unless the config sets its own Authorization."""
+        if not any(name.lower() == "authorization" for name in request.headers):
+            token = await google_auth.access_token(channel.provider.config)
+            request.headers["authorization"] = f"Bearer {token}"
+        return request
 
     def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
         out = publisher_of(channel.upstream_model).response(data, ctx)
@@ -132,12 +149,6 @@ class VertexAdapter:
         if gemini.google_error_of(data) is not None:
             return gemini.google_error(status, data, headers)
         return anthropic.parse_error(status, data, headers)
-
-    def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None:
-        return None  # no OpenAI-style model list on Vertex: name the models in the config
-
-    def parse_models(self, obj: Any) -> list[str]:
-        return []
 
 
 adapter = VertexAdapter()

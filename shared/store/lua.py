@@ -26,6 +26,7 @@ import secrets
 import time
 from typing import Callable
 
+from . import keys as layout
 from .base import AdmitRequest, AdmitResult, LimitCheck, Usage, WindowState
 from .memory import day_of
 
@@ -166,17 +167,11 @@ class Script:
 SCRIPTS = {s.name: s for s in (Script("admit", ADMIT), Script("mark_failure", MARK_FAILURE), Script("record_usage", RECORD_USAGE))}
 
 
-def _fmt(seconds: float) -> str:
-    """Window length as it appears in key names and ARGV (``60``, or ``0.5`` in tests)."""
-    return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
-
-
 class ScriptStore:
     """The Store operations on top of ``_script`` and ``_hgetall``, which each backend implements.
 
-    Key layout (all under ``prefix``): ``<bucket>:<seconds>`` sorted sets for windows (buckets start
-    with ``rl:`` or ``kl:``), ``rr:…``/``kr:…`` rotation counters, ``cd:<id>`` cooldown marks,
-    ``usage:<key_id>:<day>`` usage hashes. Every key gets a TTL when written.
+    Key layout (all under ``prefix``, names from :mod:`.keys`): sorted sets for windows, rotation
+    counters, cooldown marks and usage hashes. Every key gets a TTL when written.
     """
 
     name = "redis"
@@ -199,10 +194,10 @@ class ScriptStore:
         return f"{request_id}.{secrets.token_hex(8)}" if request_id else secrets.token_hex(8)
 
     def _window_key(self, bucket: str, seconds: float) -> str:
-        return f"{self.prefix}{bucket}:{_fmt(seconds)}"
+        return self.prefix + layout.window_key(bucket, seconds)
 
     def _usage_key(self, key_id: str, day: str) -> str:
-        return f"{self.prefix}usage:{key_id}:{day}"
+        return self.prefix + layout.usage_key(key_id, day)
 
     async def admit(self, request: AdmitRequest) -> AdmitResult:
         windows = [(c.bucket, w) for c in request.limits for w in c.windows]
@@ -211,11 +206,11 @@ class ScriptStore:
         if request.rotation:
             keys.append(self.prefix + request.rotation)
         keys += [self.prefix + name for name in request.key_rotations]
-        keys += [f"{self.prefix}cd:{cid}" for cid in request.cooldown_ids]
+        keys += [self.prefix + layout.cooldown_key(cid) for cid in request.cooldown_ids]
         args = [self._now_arg(), self._member(request.request_id), str(COUNTER_TTL), str(len(windows)), str(len(reads)),
                 "1" if request.rotation else "0", str(len(request.key_rotations)), str(len(request.cooldown_ids))]
         for _, w in windows + reads:
-            args += [str(w.limit), _fmt(w.seconds)]
+            args += [str(w.limit), layout.format_seconds(w.seconds)]
         reply = [int(x) for x in await self._script(SCRIPTS["admit"], keys, args)]  # type: ignore[union-attr]
 
         states, i = [], 2
@@ -245,7 +240,7 @@ class ScriptStore:
         marks = [(cid, s) for cid, s in marks if s > 0]
         if not marks:
             return
-        await self._script(SCRIPTS["mark_failure"], [f"{self.prefix}cd:{cid}" for cid, _ in marks],
+        await self._script(SCRIPTS["mark_failure"], [self.prefix + layout.cooldown_key(cid) for cid, _ in marks],
                            [str(math.ceil(s * 1000)) for _, s in marks])
 
     async def record_usage(self, uses: list[LimitCheck], usage: Usage | None, request_id: str = "") -> None:
@@ -255,7 +250,7 @@ class ScriptStore:
         keys = [self._window_key(b, w.seconds) for b, w in windows]
         args = [self._now_arg(), self._member(request_id), str(len(windows)), "1" if usage else "0", str(USAGE_TTL)]
         for _, w in windows:
-            args += [str(w.limit), _fmt(w.seconds)]
+            args += [str(w.limit), layout.format_seconds(w.seconds)]
         if usage is not None:
             keys.append(self._usage_key(usage.key_id, day_of((self._clock or time.time)())))
             args += [usage.model, str(int(usage.prompt_tokens)), str(int(usage.completion_tokens))]

@@ -11,6 +11,7 @@ import functools
 import time
 from collections import deque
 
+from . import keys as layout
 from .base import AdmitRequest, AdmitResult, LimitCheck, Usage, WindowState
 
 
@@ -35,7 +36,7 @@ class MemoryStore:
         self._usage: dict[tuple[str, str], dict[str, int]] = {}
 
     def _log(self, bucket: str, seconds: int, now: float) -> deque[float]:
-        log = self._logs.setdefault(f"{bucket}:{seconds}", deque())
+        log = self._logs.setdefault(layout.window_key(bucket, seconds), deque())
         while log and log[0] <= now - seconds:
             log.popleft()
         return log

@@ -32,7 +32,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..base import ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, model_ids
+from ...credentials import Credential
+from ..base import BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, merge_headers, secret_of
 from .errors import ERROR_TYPES, STATUS_REWRITES, error_from_event, invalid, parse_error
 from .messages import IMAGE_TYPES, translate_messages
 from .request import (
@@ -63,34 +64,24 @@ def models_url(base_url: str) -> str:
     return messages_url(base_url)[: -len("/messages")] + "/models"
 
 
-def merge_headers(base: dict[str, str], extra: Mapping[str, str]) -> dict[str, str]:
-    """Provider ``headers`` win, whatever their case (e.g. a different ``anthropic-version``)."""
-    out = dict(base)
-    for name, value in extra.items():
-        for existing in [k for k in out if k.lower() == name.lower()]:
-            del out[existing]
-        out[name] = value
-    return out
-
-
-class AnthropicAdapter:
+class AnthropicAdapter(BaseAdapter):
     default_url = DEFAULT_URL
 
     def url(self, channel: "Channel") -> str:
         return messages_url(channel.provider.base_url or self.default_url)
 
-    def headers(self, provider: "Provider", key: str, json_body: bool = True) -> dict[str, str]:
+    def headers(self, key: str, json_body: bool = True) -> dict[str, str]:
         headers = {"content-type": "application/json"} if json_body else {}
         headers["anthropic-version"] = ANTHROPIC_VERSION
         if key:
             headers["x-api-key"] = key
-        return merge_headers(headers, provider.headers)
+        return headers
 
-    async def build_request(self, channel: "Channel", key: str, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+    async def build_request(self, channel: "Channel", credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         payload: dict[str, Any] = {"model": body.get("model") or channel.upstream_model, **to_anthropic(body)}
         if stream:
             payload["stream"] = True
-        return UpstreamRequest(self.url(channel), self.headers(channel.provider, key), payload)
+        return UpstreamRequest(self.url(channel), self.headers(secret_of(credential)), payload)
 
     def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
         try:
@@ -110,12 +101,10 @@ class AnthropicAdapter:
     def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return parse_error(status, data, headers)
 
-    def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None:
+    def models_request(self, provider: "Provider", credential: Credential | None) -> UpstreamRequest | None:
         """``GET /v1/models`` answers ``{"data": [{"id": ...}]}`` like OpenAI's list."""
-        return UpstreamRequest(models_url(provider.base_url or self.default_url), self.headers(provider, key, json_body=False), {}, method="GET")
-
-    def parse_models(self, obj: Any) -> list[str]:
-        return model_ids(obj)
+        return UpstreamRequest(models_url(provider.base_url or self.default_url), self.headers(secret_of(credential), json_body=False),
+                               {}, method="GET")
 
 
 adapter = AnthropicAdapter()

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..base import ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps
+from ...credentials import Credential
+from ..base import BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, secret_of
 from .errors import GOOGLE_REASON_OVERRIDES, GOOGLE_STATUS_OVERRIDES, TOO_LONG, BadRequest, google_error, google_error_of
 from .request import GENERATION_FIELDS, THINKING_BUDGETS, TOOL_CHOICE_MODES, to_gemini
 from .response import FINISH_REASONS, from_gemini, load_response, usage_of
@@ -51,16 +52,19 @@ def api_base(base_url: str) -> str:
     return base[: -len("/models")] if base.endswith("/models") else base
 
 
-class GeminiAdapter:
-    async def build_request(self, channel: "Channel", key: str, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+class GeminiAdapter(BaseAdapter):
+    async def build_request(self, channel: "Channel", credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         model = model_path(channel.upstream_model)
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{api_base(channel.provider.base_url)}/models/{model}:{method}"
-        headers = {"content-type": "application/json"}
+        return UpstreamRequest(url, self.headers(secret_of(credential)), to_gemini(body))
+
+    @staticmethod
+    def headers(key: str, json_body: bool = True) -> dict[str, str]:
+        headers = {"content-type": "application/json"} if json_body else {}
         if key:
             headers["x-goog-api-key"] = key
-        headers.update(channel.provider.headers)
-        return UpstreamRequest(url, headers, to_gemini(body))
+        return headers
 
     def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
         obj = load_response(data)
@@ -73,11 +77,10 @@ class GeminiAdapter:
     def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return google_error(status, data, headers)
 
-    def models_request(self, provider: "Provider", key: str) -> UpstreamRequest | None:
+    def models_request(self, provider: "Provider", credential: Credential | None) -> UpstreamRequest | None:
         """``GET {base}/models``: Gemini's own list shape, read by ``parse_models``."""
-        headers = {"x-goog-api-key": key} if key else {}
-        headers.update(provider.headers)
-        return UpstreamRequest(f"{api_base(provider.base_url)}/models?pageSize=1000", headers, {}, method="GET")
+        return UpstreamRequest(f"{api_base(provider.base_url)}/models?pageSize=1000", self.headers(secret_of(credential), json_body=False),
+                               {}, method="GET")
 
     def parse_models(self, obj: Any) -> list[str]:
         """``{"models": [{"name": "models/gemini-2.5-flash", "supportedGenerationMethods": [...]}]}``:

@@ -1,12 +1,14 @@
-"""The life of a chat request after authentication: admit, try channels in order, answer.
+"""The life of a request after authentication, for every endpoint: admit, try channels, answer.
 
 One store round trip (``admit``) before the first upstream call; cooldown marks only on the
 failure path; usage recorded once at the end, after the last byte was sent but still inside the
 ASGI call, so it is awaited before the function returns (serverless platforms may freeze the
-instance right after). Nothing is sent to the client until an upstream
-answered with a good status and a good first event, so a failure before that moves on to the next
-channel; once bytes went out there is no silent switch, and a broken stream ends with an error
-event and ``[DONE]``.
+instance right after). Nothing is sent to the client until an upstream answered with a good
+status and a good first event, so a failure before that moves on to the next channel; once bytes
+went out there is no silent switch, and a broken stream ends with an error event and ``[DONE]``.
+
+What differs between endpoints is the :class:`~.operations.Operation`; the answer is a neutral
+:class:`Answer` (status, headers, bytes or an async byte stream) that ``app.py`` renders.
 """
 
 from __future__ import annotations
@@ -15,46 +17,66 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
-from starlette.background import BackgroundTask
-from starlette.responses import Response, StreamingResponse
 
+from .credentials import Credential
 from .errors import GatewayError, stream_error_event
 from .failures import CLIENT_ERRORS, Failure, client_error, describe, failure_marks, final_error
 from .http_client import send
-from .providers import get_adapter
-from .providers.base import StreamContext, StreamTranslator, UpstreamError, dumps
-from .routing import Channel, KeyPolicy, RoutingTable
+from .operations import Operation
+from .providers.base import CHAT, StreamContext, StreamTranslator, UpstreamError
+from .routing import Candidate, Channel, KeyPolicy, RoutingTable
 from .scheduling import admission, key_order, order_channels
 from .sse import DONE
 from .store import AdmitResult, LimitCheck, Store, Usage
 
 log = logging.getLogger("gateway")
 
-TOOL_FIELDS = ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call")
+JSON = "application/json"
+SSE = "text/event-stream; charset=utf-8"
 STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+@dataclass
+class Answer:
+    """A successful answer, independent of any web framework.
+
+    ``body`` for a whole answer, or ``stream`` for one sent as it arrives; ``after`` runs once the
+    whole body was sent (usage accounting), within the same ASGI call.
+    """
+
+    status: int
+    headers: dict[str, str]
+    media_type: str
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    after: Callable[[], Awaitable[None]] | None = None
+    usage: dict[str, Any] | None = None
 
 
 @dataclass
 class Call:
     """One client request on its way through the channels: what was asked, and what happened."""
 
+    op: Operation
     policy: KeyPolicy
     model: str
     body: dict[str, Any]
     raw: bytes | None  # the client's bytes, forwarded as they are when nothing in the body changes
     started: float
     stream: bool = False
+    counted: bool = True  # False for the gateway's own calls (moderation): no usage of the key recorded
     ctx: StreamContext = field(default_factory=lambda: StreamContext(model=""))
     headers: dict[str, str] = field(default_factory=dict)
     deadline: float = 0.0
     store_ms: float = 0.0
     upstream_started: float = 0.0
     failures: list[Failure] = field(default_factory=list)
-    uses: list[LimitCheck] = field(default_factory=list)  # provider keys used (for api_key_rate_limit)
+    uses: list[LimitCheck] = field(default_factory=list)  # credentials used (for api_key_rate_limit)
     count: int = 0
 
     def server_timing(self) -> str:
@@ -62,36 +84,6 @@ class Call:
         upstream = (now - self.upstream_started) * 1000 if self.upstream_started else 0.0
         total = (now - self.started) * 1000
         return f"store;dur={self.store_ms:.2f}, upstream;dur={upstream:.2f}, gateway;dur={total - upstream:.2f}, attempts;desc={self.count}"
-
-
-def prepare_body(channel: Channel, body: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAI body for this channel: upstream model name, tools dropped when not supported.
-
-    Returns ``body`` itself when nothing changes, so the proxy can tell (by identity) that the
-    client's bytes may be forwarded as they are.
-    """
-    strip = not channel.provider.tools and any(name in body for name in TOOL_FIELDS)
-    if body.get("model") == channel.upstream_model and not strip:
-        return body
-    payload = dict(body)
-    payload["model"] = channel.upstream_model
-    if strip:
-        for name in TOOL_FIELDS:
-            payload.pop(name, None)
-    return payload
-
-
-def encode_payload(channel: Channel, payload: dict[str, Any], call: Call) -> bytes:
-    """The upstream request body: the client's own bytes when the payload is still the client's body
-    (OpenAI-compatible upstream, same model name, no overrides); JSON-encoded otherwise.
-    ``post_body_parameter_overrides`` act on the final upstream payload (after translation)."""
-    if channel.overrides or channel.removes:
-        payload = {**payload, **channel.overrides}
-        for name in channel.removes:
-            payload.pop(name, None)
-    if payload is call.body and call.raw is not None:
-        return call.raw
-    return dumps(payload)
 
 
 def ratelimit_headers(result: AdmitResult) -> dict[str, str]:
@@ -105,8 +97,8 @@ def ratelimit_headers(result: AdmitResult) -> dict[str, str]:
     }
 
 
-class ChatProxy:
-    """Runs chat completion requests against one routing table and the store."""
+class Dispatcher:
+    """Runs requests of any operation against one routing table and the store."""
 
     def __init__(self, table: RoutingTable, store: Store) -> None:
         self.table = table
@@ -114,31 +106,44 @@ class ChatProxy:
         self.triggers = tuple(t.encode() for t in table.error_triggers)
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def handle(self, policy: KeyPolicy, body: dict[str, Any], model: str, started: float, raw: bytes | None = None) -> Response:
-        candidates = policy.routes.get(model)
+    def candidates(self, policy: KeyPolicy, op: Operation, model: str) -> tuple[Candidate, ...] | None:
+        """The key's channels for ``model`` that can serve ``op`` (None: the key has no such model).
+
+        Every engine serves chat, so chat takes the routes as compiled; other endpoints keep only the
+        channels whose adapter lists them, computed once per (endpoint, model) and key.
+        """
+        routes = policy.routes.get(model)
+        if routes is None or op.endpoint == CHAT:
+            return routes
+        cached = policy.endpoint_routes.get((op.endpoint, model))
+        if cached is None:
+            cached = policy.endpoint_routes[(op.endpoint, model)] = tuple(
+                c for c in routes if c.channel.provider.adapter.supports(op.endpoint))
+        return cached
+
+    async def run(self, op: Operation, policy: KeyPolicy, body: dict[str, Any], model: str, started: float,
+                  raw: bytes | None = None, counted: bool = True) -> Answer:
+        """Answer one request, or raise :class:`GatewayError` with the client's error."""
+        candidates = self.candidates(policy, op, model)
         if not candidates:
-            raise self._unknown_model(model)
-        call = Call(policy, model, body, raw, started, stream=bool(body.get("stream")))
+            raise self.unknown_model(model, op, candidates)
+        call = Call(op, policy, model, body, raw, started, stream=op.wants_stream(body), counted=counted)
         t = time.perf_counter()
-        result = await self.store.admit(admission(policy, model, candidates, self.table.global_limits, self.table.fail_closed))
+        request = admission(policy, model, candidates, self.table.global_limits if counted else None, self.table.fail_closed,
+                            op.endpoint, counted)
+        result = await self.store.admit(request)
         call.store_ms = (time.perf_counter() - t) * 1000
         call.headers = ratelimit_headers(result)
         if result.degraded:
             call.headers["x-gateway-store"] = "degraded"
         if not result.allowed:
-            wait = max(1, math.ceil(result.retry_after))
-            if result.store_unavailable:
-                raise GatewayError(503, f"the shared rate-limit store is unreachable and rate limits fail closed; retry in {wait}s",
-                                   code="store_unavailable", headers={**call.headers, "retry-after": str(wait)})
-            raise GatewayError(429, f"rate limit exceeded for this key; retry in {wait}s", code="rate_limit_exceeded",
-                               headers={**call.headers, "retry-after": str(wait)})
+            self._refuse(call, result)
         try:
-            if policy.moderation:
+            if policy.moderation and op.moderated:
                 from .moderation import moderate
 
-                await moderate(policy, body)
-            options = body.get("stream_options")
-            call.ctx = StreamContext(model=model, include_usage=bool(isinstance(options, dict) and options.get("include_usage")))
+                await moderate(self, policy, body)
+            call.ctx = op.context(model, body)
             call.deadline = started + max(c.channel.timeout for c in candidates)
             return await self._try_channels(call, candidates, result)
         except GatewayError as exc:
@@ -146,63 +151,75 @@ class ChatProxy:
             await self._record(call, None, ok=False)
             raise
 
-    async def _try_channels(self, call: Call, candidates: tuple, result: AdmitResult) -> Response:
-        """Attempt channels in scheduling order (and the same channel with its next key after a key
-        failure) until one answers, the attempt cap or the time budget is reached."""
+    @staticmethod
+    def _refuse(call: Call, result: AdmitResult) -> None:
+        wait = max(1, math.ceil(result.retry_after))
+        headers = {**call.headers, "retry-after": str(wait)}
+        if result.store_unavailable:
+            raise GatewayError(503, f"the shared rate-limit store is unreachable and rate limits fail closed; retry in {wait}s",
+                               code="store_unavailable", headers=headers)
+        raise GatewayError(429, f"rate limit exceeded for this key; retry in {wait}s", code="rate_limit_exceeded", headers=headers)
+
+    async def _try_channels(self, call: Call, candidates: tuple[Candidate, ...], result: AdmitResult) -> Answer:
+        """Attempt channels in scheduling order (and the same channel with its next credential after a
+        credential failure) until one answers, the attempt cap or the time budget is reached."""
         no_channel_reason = None
         for channel in order_channels(call.policy, call.model, candidates, result):
-            keys = list(key_order(channel, result))
-            if not keys:
+            credentials = list(key_order(channel, result))
+            if not credentials:
                 no_channel_reason = "every provider key of the candidate channels is at its api_key_rate_limit or cooling down"
                 continue
-            for key_index in keys:
+            for credential in credentials:
                 if call.count >= call.policy.max_attempts or time.perf_counter() >= call.deadline:
                     raise final_error(call.failures, result, no_channel_reason)
                 call.count += 1
-                outcome = await self._attempt(call, channel, key_index)
-                if isinstance(outcome, Response):
+                outcome = await self._attempt(call, channel, credential)
+                if isinstance(outcome, Answer):
                     return outcome
                 call.failures.append(outcome)
-                key_id = channel.provider.key_ids[key_index] if key_index >= 0 else None
-                marks, same_channel = failure_marks(outcome, key_id, len(candidates))
+                marks, same_channel = failure_marks(outcome, credential.id if credential else None, len(candidates))
                 if marks:
                     await self.store.mark_failure(marks)
                 if not same_channel:
                     break
         raise final_error(call.failures, result, no_channel_reason)
 
-    def _unknown_model(self, model: str) -> GatewayError:
+    def unknown_model(self, model: str, op: Operation, candidates: tuple[Candidate, ...] | None) -> GatewayError:
+        if candidates is not None:  # the key has the model, but no channel of it serves this endpoint
+            return GatewayError(400, f"The model '{model}' is not served on {op.endpoint} by any of its providers.",
+                                code="unsupported_endpoint", param="model")
         if model in self.table.all_models:
             return GatewayError(403, f"this API key is not allowed to use the model '{model}'", code="model_not_allowed", param="model")
         hint = "" if self.table.providers else " No providers are configured: add some to api.yaml (see README.md, 'Configuration')."
         return GatewayError(404, f"The model '{model}' does not exist or is not served by this gateway.{hint}", code="model_not_found", param="model")
 
-    async def _attempt(self, call: Call, channel: Channel, key_index: int) -> Response | Failure:
-        """One upstream call: a Response once the status and the first event are good, else a Failure."""
+    async def _attempt(self, call: Call, channel: Channel, credential: Credential | None) -> Answer | Failure:
+        """One upstream call: an Answer once the status and the first event are good, else a Failure."""
         provider = channel.provider
-        key = provider.keys[key_index] if key_index >= 0 else ""
-        if key_index >= 0:
-            check = channel.key_limits.get(provider.key_ids[key_index])
+        adapter = provider.adapter
+        op = call.op
+        if credential is not None:
+            check = channel.key_limits.get(credential.id)
             if check is not None:
                 call.uses.append(check)
-        adapter = get_adapter(provider.engine)
         timeout = max(0.001, min(channel.timeout, call.deadline - time.perf_counter()))
         if not call.upstream_started:
             call.upstream_started = time.perf_counter()
         response = None
         try:
             async with asyncio.timeout(timeout):
-                upstream = await adapter.build_request(channel, key, prepare_body(channel, call.body), call.stream)
-                content = encode_payload(channel, upstream.payload, call)
-                response = await send(upstream.method, upstream.url, upstream.headers, content, channel.timeout)
+                body = op.body_for(channel, call.body)
+                built = await op.build(adapter, channel, credential, body, call.stream)
+                outbound = await adapter.prepare(channel, credential, built, call.raw if built.payload is call.body else None)
+                response = await send(outbound.method, outbound.url, outbound.headers, outbound.content, channel.timeout)
                 if response.status_code >= 400:
                     raise adapter.parse_error(response.status_code, await response.aread(), response.headers)
                 if not call.stream:
                     data = await response.aread()
-                    parsed = adapter.parse_response(channel, data, call.ctx)
+                    parsed = op.parse(adapter, channel, data, call.ctx)
                     self._check_triggers(data)
                 else:
-                    translator = adapter.stream(channel, call.ctx)
+                    translator = op.translator(adapter, channel, call.ctx)
                     chunks = response.aiter_bytes()
                     first = await self._first_events(translator, chunks)
         except UpstreamError as err:
@@ -219,14 +236,16 @@ class ChatProxy:
             return Failure(channel, f"{type(exc).__name__}: {provider.mask(str(exc))[:200] or 'connection failed'}", status)
 
         headers = {**call.headers, "x-gateway-provider": provider.name, "server-timing": call.server_timing()}
-        log.debug("chat model=%s provider=%s attempts=%d stream=%s", call.model, provider.name, call.count, call.stream)
+        log.debug("%s model=%s provider=%s attempts=%d stream=%s", op.endpoint, call.model, provider.name, call.count, call.stream)
         if not call.stream:
             # Recorded right after the body is sent, within the same ASGI call: the client does not wait
             # for the store, and the platform cannot freeze the instance before the record is written.
-            return Response(parsed.body, media_type="application/json", headers=headers,
-                            background=BackgroundTask(self._record, call, parsed.usage, True))
-        return StreamingResponse(self._relay(call, first, chunks, translator, response, provider.mask),
-                                 media_type="text/event-stream; charset=utf-8", headers={**headers, **STREAM_HEADERS})
+            async def after() -> None:
+                await self._record(call, parsed.usage, True)
+
+            return Answer(200, headers, JSON, body=parsed.body, after=after, usage=parsed.usage)
+        return Answer(200, {**headers, **STREAM_HEADERS}, SSE,
+                      stream=self._relay(call, first, chunks, translator, response, provider.mask))
 
     async def _first_events(self, translator: StreamTranslator, chunks: AsyncIterator[bytes]) -> list[bytes]:
         """Read until the translator produced its first event (or reported an error)."""
@@ -248,7 +267,7 @@ class ChatProxy:
         return first
 
     async def _relay(self, call: Call, first: list[bytes], chunks: AsyncIterator[bytes], translator: StreamTranslator,
-                     response: httpx.Response, mask: Any) -> AsyncIterator[bytes]:
+                     response: httpx.Response, mask: Callable[[str], str]) -> AsyncIterator[bytes]:
         """Forward the rest of the stream as it arrives; a break becomes an error event + [DONE]."""
         error: GatewayError | None = None
         try:
@@ -284,7 +303,7 @@ class ChatProxy:
         await self._close(response)
         await self._record(call, translator.usage, ok=True)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)  # the loop keeps only a weak reference to tasks
         task.add_done_callback(self._tasks.discard)
@@ -303,9 +322,9 @@ class ChatProxy:
                 pass
 
     async def _record(self, call: Call, usage: dict[str, Any] | None, ok: bool) -> None:
-        """One call after the answer: provider-key uses (for their limits) and token usage."""
+        """One call after the answer: credential uses (for their limits) and token usage."""
         record = None
-        if ok and not self.table.disable_usage:
+        if ok and call.counted and not self.table.disable_usage:
             usage = usage if isinstance(usage, dict) else {}
             record = Usage(call.policy.key_id, call.model, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
         if record is None and not call.uses:
@@ -314,3 +333,6 @@ class ChatProxy:
             await self.store.record_usage(call.uses, record, "")
         except Exception as exc:  # accounting must never break an answer
             log.warning("usage not recorded: %s", type(exc).__name__)
+
+
+__all__ = ["Answer", "Call", "Dispatcher", "ratelimit_headers"]

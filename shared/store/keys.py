@@ -1,0 +1,80 @@
+"""The store's key layout and the id conventions behind it, in one place.
+
+Every name the shared store sees is built here: ids of gateway keys, provider credentials and
+channels (which double as cooldown ids), rate-limit buckets, rotation counters, and the physical
+keys a backend writes (windows, cooldown marks, usage hashes). Backends add their ``prefix``
+(``STORE_PREFIX``) in front of the physical names; the in-process store uses them as they are.
+
+Why one module: the names are a contract between instances (and between versions of the gateway
+running side by side during a deploy); building them in several places is how two instances end
+up counting the same limit under two names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+CREDENTIAL_MARK = "#"  # credential ids are "<provider>#<hash>"; channel ids are "<provider>/<model>"
+GLOBAL_BUCKET = "rl:global"
+
+
+def digest(secret: str) -> bytes:
+    """SHA-256 of a secret: what keys are looked up and identified by (never the secret itself)."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def gateway_key_id(secret: str) -> str:
+    """A gateway key's public id: 16 hex digits of its digest (logs, usage, buckets)."""
+    return digest(secret).hex()[:16]
+
+
+def credential_id(provider: str, material: str) -> str:
+    """A provider credential's id: the provider name and 12 hex digits of the secret material's digest."""
+    return f"{provider}{CREDENTIAL_MARK}{digest(material).hex()[:12]}"
+
+
+def is_credential_id(cooldown_id: str) -> bool:
+    return CREDENTIAL_MARK in cooldown_id
+
+
+def channel_id(provider: str, upstream_model: str) -> str:
+    return f"{provider}/{upstream_model}"
+
+
+def key_bucket(key_id: str, bucket: str) -> str:
+    """A gateway key's ``RATE_LIMIT`` bucket (``bucket`` is ``*`` or a model name / prefix)."""
+    return f"rl:{key_id}:{bucket}"
+
+
+def credential_bucket(credential: str, bucket: str) -> str:
+    """A provider credential's ``api_key_rate_limit`` bucket."""
+    return f"kl:{credential}:{bucket}"
+
+
+def rotation_counter(key_id: str, model: str) -> str:
+    """The channel rotation counter of one gateway key and model (round robin, weighted round robin)."""
+    return f"rr:{key_id}:{model}"
+
+
+def key_rotation_counter(provider: str) -> str:
+    """The provider-key rotation counter of one provider."""
+    return f"kr:{provider}"
+
+
+def window_key(bucket: str, seconds: float) -> str:
+    """The sorted set (Redis) or log (memory) of one sliding window of a bucket."""
+    return f"{bucket}:{format_seconds(seconds)}"
+
+
+def cooldown_key(cooldown_id: str) -> str:
+    return f"cd:{cooldown_id}"
+
+
+def usage_key(key_id: str, day: str) -> str:
+    """The per-day usage hash of a gateway key: fields ``<model>:requests|prompt_tokens|completion_tokens``."""
+    return f"usage:{key_id}:{day}"
+
+
+def format_seconds(seconds: float) -> str:
+    """Window length as it appears in key names and script arguments (``60``, or ``0.5`` in tests)."""
+    return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
