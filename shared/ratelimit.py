@@ -38,7 +38,8 @@ def parse_limits(text: str) -> tuple[Window, ...]:
     for part in str(text).split(","):
         match = _PART.match(part)
         if not match:
-            raise ValueError(f"{part.strip()!r} is not a limit; expected '<count>/<unit>' such as '10/min' (units: s, min, hour, day, month, year)")
+            raise ValueError(f"{part.strip()!r} is not a limit; expected '<count>/<unit>' such as '10/min' "
+                             "(units: s, min, hour, day, month, year)")
         count, multiple, unit = int(match[1]), int(match[2] or 1), match[3].lower()
         if unit not in UNITS:
             raise ValueError(f"unknown unit {unit!r} in {part.strip()!r}; expected one of s, min, hour, day, month, year")

@@ -8,11 +8,15 @@ into the first, so the app routes both. Only the Vercel door uses it: no other d
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import quote, unquote_plus
 
 Scope = dict[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # The paths under which Vercel may present the function itself (``api/index.py`` serves ``/api``).
 FUNCTION_PATHS = frozenset({"/api", "/api/", "/api/index", "/api/index.py"})
@@ -51,7 +55,7 @@ class VercelPaths:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("path") in FUNCTION_PATHS:
             scope = original_path(scope)
         await self.app(scope, receive, send)

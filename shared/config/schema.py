@@ -18,7 +18,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _limits(value: Any) -> Any:
+def _limits(value: Any) -> LimitSpec:
     """A limit string, or a ``{model: limit, default: limit}`` map; returned parsed."""
     if value is None:
         return None
@@ -241,7 +241,7 @@ class GatewayConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _unique(self) -> "GatewayConfig":
+    def _unique(self) -> GatewayConfig:
         seen: set[str] = set()
         for i, p in enumerate(self.providers):
             if p.provider in seen:

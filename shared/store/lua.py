@@ -24,7 +24,8 @@ import hashlib
 import math
 import secrets
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import cast
 
 from . import keys as layout
 from .base import AdmitRequest, AdmitResult, LimitCheck, Usage, WindowState
@@ -211,7 +212,8 @@ class ScriptStore:
                 "1" if request.rotation else "0", str(len(request.key_rotations)), str(len(request.cooldown_ids))]
         for _, w in windows + reads:
             args += [str(w.limit), layout.format_seconds(w.seconds)]
-        reply = [int(x) for x in await self._script(SCRIPTS["admit"], keys, args)]  # type: ignore[union-attr]
+        # The admit script answers with one flat array of integers, read in order below.
+        reply = [int(x) for x in cast("list[int | str]", await self._script(SCRIPTS["admit"], keys, args))]
 
         states, i = [], 2
         for _, w in windows:

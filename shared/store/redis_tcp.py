@@ -15,9 +15,13 @@ on a fresh loop, so the client is rebuilt when the running loop changes (as in `
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from .lua import Script, ScriptStore
+
+if TYPE_CHECKING:  # imported for real only when the client is built (cold start)
+    import redis.asyncio as aioredis
 
 
 class RedisStore(ScriptStore):
@@ -27,11 +31,11 @@ class RedisStore(ScriptStore):
         super().__init__(prefix, clock)
         self._url = url
         self._timeout = timeout
-        self._client: Any = None
+        self._client: aioredis.Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._noscript: type[Exception] = Exception
 
-    def _redis(self) -> Any:
+    def _redis(self) -> aioredis.Redis:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             import redis.asyncio as aioredis
@@ -55,7 +59,8 @@ class RedisStore(ScriptStore):
             return await client.eval(script.source, len(keys), *keys, *args)
 
     async def _hgetall(self, key: str) -> dict[str, str]:
-        return await self._redis().hgetall(key)
+        # decode_responses=True makes keys and values str; redis-py's types cannot know that.
+        return cast("dict[str, str]", await self._redis().hgetall(key))
 
     async def close(self) -> None:
         client, self._client = self._client, None

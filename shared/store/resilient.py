@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from .base import AdmitRequest, AdmitResult, LimitCheck, Store, Usage
 from .memory import MemoryStore
@@ -60,7 +61,7 @@ class ResilientStore:
 
     def _failed(self, op: str, exc: Exception) -> None:
         self._down, self._down_until = True, time.monotonic() + self.retry_after
-        reason = "no answer within %.2fs" % self.timeout if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"[:300]
+        reason = f"no answer within {self.timeout:.2f}s" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"[:300]
         if not self._warned:
             self._warned = True
             log.warning("shared state store %s unavailable (%s during %s): serving from the in-process store, "

@@ -20,7 +20,8 @@ constructor loads a TLS context, 40-180 ms).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..http_client import get_client
 from .lua import Script, ScriptStore

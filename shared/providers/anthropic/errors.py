@@ -5,7 +5,8 @@ and error objects in 200 bodies, mapped through :data:`ERROR_TYPES`; plus :func:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..base import UpstreamError, parse_error_body
 
@@ -34,7 +35,8 @@ def invalid(message: str) -> UpstreamError:
 
 def error_from_event(obj: Mapping[str, Any]) -> UpstreamError:
     """An ``error`` event (or an error object in a 200 body): the status comes from its type."""
-    err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
+    raw = obj.get("error")
+    err: dict[str, Any] = raw if isinstance(raw, dict) else {}
     kind = err.get("type")
     status, openai_type, code = ERROR_TYPES.get(kind, (502, "server_error", None)) if isinstance(kind, str) else (502, "server_error", None)
     return UpstreamError(status, str(err.get("message") or kind or "the Anthropic stream reported an error"), openai_type, code)

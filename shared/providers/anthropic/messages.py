@@ -9,7 +9,8 @@ block; what Anthropic cannot take is refused with a 400 naming the offending par
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import invalid
 

@@ -5,7 +5,8 @@ stream translator shares with it (finish reasons, usage, ids, thinking blocks, t
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..base import StreamContext
 from ..common import completion, make_usage, new_id

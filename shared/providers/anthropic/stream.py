@@ -5,8 +5,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ...sse import EventFramer, parse_block
 from ..base import StreamContext, UpstreamError
@@ -158,7 +159,8 @@ class AnthropicStream:
             # No input_json_delta (a tool without arguments): OpenAI clients still need valid JSON.
             return self._emit({"tool_calls": [{"index": block.tool_index, "function": {"arguments": tool_arguments(block.start_input)}}]})
         if block.kind in ("thinking", "redacted_thinking"):
-            kept = kept_thinking({"type": block.kind, "thinking": "".join(block.thinking), "signature": block.signature, "data": block.data})
+            kept = kept_thinking({"type": block.kind, "thinking": "".join(block.thinking), "signature": block.signature,
+                                  "data": block.data})
             return self._emit({"thinking_blocks": [kept]})
         return []
 

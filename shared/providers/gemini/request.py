@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import BadRequest
 from .schema import clean_schema, function_parameters

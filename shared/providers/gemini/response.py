@@ -5,7 +5,8 @@ finish-reason and usage tables, blocked prompts, and the pieces :mod:`.stream` s
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..base import StreamContext, UpstreamError
 from ..common import completion, make_usage, new_id
@@ -94,7 +95,9 @@ def from_gemini(obj: Mapping[str, Any], ctx: StreamContext) -> dict[str, Any]:
         ctx.id = new_id()
     basis = str(obj.get("responseId") or ctx.id)
     candidate = first_candidate(obj)
-    text, thoughts, calls = [], [], []
+    text: list[str] = []
+    thoughts: list[str] = []
+    calls: list[dict[str, Any]] = []
     for part in parts_of(candidate):
         if "functionCall" in part and isinstance(part["functionCall"], dict):
             calls.append(tool_call_of(part, basis, len(calls)))

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 # Schema keywords of the OpenAPI 3.0 subset Gemini accepts in ``parameters``/``responseSchema``;
 # everything else ($schema, additionalProperties, strict, $ref, const, …) is dropped or rewritten.
@@ -60,7 +61,7 @@ def clean_schema(schema: Any, defs: Mapping[str, Any] | None = None, depth: int 
         else:
             out["type"] = type_
     for key, value in src.items():
-        if key not in SCHEMA_KEYWORDS or key in ("type", "anyOf") and key in out:
+        if key not in SCHEMA_KEYWORDS or (key in ("type", "anyOf") and key in out):
             continue
         if key == "properties" and isinstance(value, dict):
             props = {name: clean_schema(sub, defs, depth + 1) for name, sub in value.items()}

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 # Google documents this value for function calls that have no signature of their own (history
 # written by the client or by another provider); without it Gemini 3 answers 400.
@@ -33,8 +34,9 @@ def signature_of(tool_call: Mapping[str, Any]) -> str | None:
     extra = tool_call.get("extra_content")
     if isinstance(extra, dict):
         google = extra.get("google")
-        if isinstance(google, dict) and isinstance(google.get("thought_signature"), str):
-            return google["thought_signature"]
+        signature = google.get("thought_signature") if isinstance(google, dict) else None
+        if isinstance(signature, str):
+            return signature
     match = _OUR_ID.match(str(tool_call.get("id") or ""))
     if not match:
         return None
