@@ -32,4 +32,8 @@ if ! cmp -s tests/deploy/package-lock.json "$SLS_HOME/package-lock.json" || [ ! 
 fi
 export SERVERLESS_BIN="$SLS_HOME/node_modules/.bin/serverless"
 
+# The lint and type gate (ruff.toml, mypy.ini): shared/ stays ruff-clean and mypy --strict clean.
+"$PYTHON" -m ruff check shared
+"$PYTHON" -m mypy
+
 exec "$PYTHON" -m pytest -q "$@"

@@ -44,7 +44,8 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[dict[st
     for name, value in scope["headers"]:
         if name == b"content-length":
             if value.isdigit() and int(value) > limit:
-                raise GatewayError(413, f"Request body too large: {value.decode()} bytes; the limit is {limit} bytes.", code="request_too_large")
+                raise GatewayError(413, f"Request body too large: {value.decode()} bytes; the limit is {limit} bytes.",
+                                   code="request_too_large")
             break
     raw = b""
     more = True
@@ -177,9 +178,10 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         status = getattr(exc, "status_code", 404)
         if status == 405:
             allow = (getattr(exc, "headers", None) or {}).get("Allow")
-            return error_response(GatewayError(405, f"Method {request.method} is not allowed on {request.url.path}.", code="method_not_allowed",
-                                               headers={"allow": allow} if allow else None))
-        return error_response(GatewayError(404, f"Unknown path {request.url.path}. This gateway serves POST /v1/chat/completions and GET /v1/models.", code="unknown_url"))
+            return error_response(GatewayError(405, f"Method {request.method} is not allowed on {request.url.path}.",
+                                               code="method_not_allowed", headers={"allow": allow} if allow else None))
+        return error_response(GatewayError(404, f"Unknown path {request.url.path}. This gateway serves POST /v1/chat/completions "
+                                                "and GET /v1/models.", code="unknown_url"))
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
@@ -192,6 +194,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         Route("/healthz", healthz, methods=["GET"]),
         Route("/", healthz, methods=["GET"]),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         """Servers that run ASGI lifespan (uvicorn) close connections on shutdown; serverless
@@ -199,7 +202,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         yield
         await gateway.aclose()
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found, 404: not_found, 405: not_found, Exception: server_error})
+    handlers = {HTTPException: not_found, 404: not_found, 405: not_found, Exception: server_error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.gateway = gateway
     return GatewayApp(gateway, app)
 

@@ -191,7 +191,8 @@ class Dispatcher:
         if model in self.table.all_models:
             return GatewayError(403, f"this API key is not allowed to use the model '{model}'", code="model_not_allowed", param="model")
         hint = "" if self.table.providers else " No providers are configured: add some to api.yaml (see README.md, 'Configuration')."
-        return GatewayError(404, f"The model '{model}' does not exist or is not served by this gateway.{hint}", code="model_not_found", param="model")
+        return GatewayError(404, f"The model '{model}' does not exist or is not served by this gateway.{hint}",
+                            code="model_not_found", param="model")
 
     async def _attempt(self, call: Call, channel: Channel, credential: Credential | None) -> Answer | Failure:
         """One upstream call: an Answer once the status and the first event are good, else a Failure."""
@@ -284,7 +285,8 @@ class Dispatcher:
                     yield b"".join(tail)
             if translator.error is not None:
                 err = translator.error
-                error = GatewayError(err.status if err.status >= 500 else 502, mask(err.message), type="server_error", code="upstream_stream_error")
+                error = GatewayError(err.status if err.status >= 500 else 502, mask(err.message), type="server_error",
+                                     code="upstream_stream_error")
         except asyncio.CancelledError:
             # The client went away and the server cancels the stream. Any await here would be cancelled
             # too, so closing the upstream and recording the request run as a task of their own.

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import httpx
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
-_transports: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncBaseTransport]" = weakref.WeakKeyDictionary()
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+_transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncBaseTransport] = weakref.WeakKeyDictionary()
 
 
-def _build() -> "httpx.AsyncClient":
+def _build() -> httpx.AsyncClient:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # httpx logs every request at INFO: not on our hot path
     import aiohttp
     import httpx
@@ -39,7 +39,7 @@ def _build() -> "httpx.AsyncClient":
     return httpx.AsyncClient(transport=transport, timeout=None)
 
 
-def get_client() -> "httpx.AsyncClient":
+def get_client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
@@ -47,7 +47,7 @@ def get_client() -> "httpx.AsyncClient":
     return client
 
 
-async def send(method: str, url: str, headers: dict[str, str], content: bytes, timeout: float) -> "httpx.Response":
+async def send(method: str, url: str, headers: dict[str, str], content: bytes, timeout: float) -> httpx.Response:
     """Send one upstream request on the shared transport and return the response unread (streaming).
 
     This is httpx's API one level down: an ``httpx.Request`` handed straight to the transport, as

@@ -48,7 +48,7 @@ def last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
-async def moderate(dispatcher: "Dispatcher", policy: KeyPolicy, body: dict[str, Any]) -> None:
+async def moderate(dispatcher: Dispatcher, policy: KeyPolicy, body: dict[str, Any]) -> None:
     """Raise 400 ``content_filter`` when the moderation model flags the last user message."""
     import asyncio
 

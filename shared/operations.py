@@ -31,17 +31,17 @@ class Operation(Protocol):
 
     def wants_stream(self, body: dict[str, Any]) -> bool: ...
 
-    def body_for(self, channel: "Channel", body: dict[str, Any]) -> dict[str, Any]: ...
+    def body_for(self, channel: Channel, body: dict[str, Any]) -> dict[str, Any]: ...
 
-    async def build(self, adapter: "BaseAdapter", channel: "Channel", credential: Credential | None, body: dict[str, Any],
+    async def build(self, adapter: BaseAdapter, channel: Channel, credential: Credential | None, body: dict[str, Any],
                     stream: bool) -> UpstreamRequest: ...
 
-    def parse(self, adapter: "BaseAdapter", channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse: ...
+    def parse(self, adapter: BaseAdapter, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse: ...
 
-    def translator(self, adapter: "BaseAdapter", channel: "Channel", ctx: StreamContext) -> StreamTranslator: ...
+    def translator(self, adapter: BaseAdapter, channel: Channel, ctx: StreamContext) -> StreamTranslator: ...
 
 
-def renamed(channel: "Channel", body: dict[str, Any]) -> dict[str, Any]:
+def renamed(channel: Channel, body: dict[str, Any]) -> dict[str, Any]:
     """``body`` with the channel's upstream model name; ``body`` itself when the name is already
     right, so the dispatcher can tell (by identity) that the client's bytes may be forwarded."""
     if body.get("model") == channel.upstream_model:
@@ -62,7 +62,7 @@ class Chat:
     def wants_stream(self, body: dict[str, Any]) -> bool:
         return bool(body.get("stream"))
 
-    def body_for(self, channel: "Channel", body: dict[str, Any]) -> dict[str, Any]:
+    def body_for(self, channel: Channel, body: dict[str, Any]) -> dict[str, Any]:
         """Upstream model name, and the tool fields dropped for a provider with ``tools: false``."""
         if channel.provider.tools or not any(name in body for name in TOOL_FIELDS):
             return renamed(channel, body)
@@ -71,14 +71,14 @@ class Chat:
             payload.pop(name, None)
         return payload
 
-    async def build(self, adapter: "BaseAdapter", channel: "Channel", credential: Credential | None, body: dict[str, Any],
+    async def build(self, adapter: BaseAdapter, channel: Channel, credential: Credential | None, body: dict[str, Any],
                     stream: bool) -> UpstreamRequest:
         return await adapter.build_request(channel, credential, body, stream)
 
-    def parse(self, adapter: "BaseAdapter", channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+    def parse(self, adapter: BaseAdapter, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         return adapter.parse_response(channel, data, ctx)
 
-    def translator(self, adapter: "BaseAdapter", channel: "Channel", ctx: StreamContext) -> StreamTranslator:
+    def translator(self, adapter: BaseAdapter, channel: Channel, ctx: StreamContext) -> StreamTranslator:
         return adapter.stream(channel, ctx)
 
 
@@ -97,17 +97,17 @@ class JsonEndpoint:
     def wants_stream(self, body: dict[str, Any]) -> bool:
         return False
 
-    def body_for(self, channel: "Channel", body: dict[str, Any]) -> dict[str, Any]:
+    def body_for(self, channel: Channel, body: dict[str, Any]) -> dict[str, Any]:
         return renamed(channel, body)
 
-    async def build(self, adapter: "BaseAdapter", channel: "Channel", credential: Credential | None, body: dict[str, Any],
+    async def build(self, adapter: BaseAdapter, channel: Channel, credential: Credential | None, body: dict[str, Any],
                     stream: bool) -> UpstreamRequest:
         return await adapter.build_endpoint(self.endpoint, channel, credential, body)
 
-    def parse(self, adapter: "BaseAdapter", channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+    def parse(self, adapter: BaseAdapter, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         return adapter.parse_endpoint(self.endpoint, channel, data, ctx)
 
-    def translator(self, adapter: "BaseAdapter", channel: "Channel", ctx: StreamContext) -> StreamTranslator:
+    def translator(self, adapter: BaseAdapter, channel: Channel, ctx: StreamContext) -> StreamTranslator:
         raise NotImplementedError(f"{self.endpoint} does not stream")
 
 

@@ -8,8 +8,9 @@ candidate channels. A request then costs one hash and two dict lookups, never a 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .config.schema import GatewayConfig, ProviderConfig
 from .credentials import Credential, mask
@@ -176,7 +177,8 @@ def _provider_overrides(
 
 def _model_pairs(p: ProviderConfig, discovered: Mapping[str, list[str]]) -> tuple[tuple[str, str], ...]:
     if p.model is not None:
-        return p.model
+        pairs: tuple[tuple[str, str], ...] = p.model
+        return pairs
     return tuple((m, m) for m in discovered.get(p.provider, []))
 
 

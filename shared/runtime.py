@@ -22,5 +22,5 @@ class Runtime:
     source: str  # where its config came from, for /healthz and logs
 
     @classmethod
-    def build(cls, version: int, table: RoutingTable, store: Store, source: str) -> "Runtime":
+    def build(cls, version: int, table: RoutingTable, store: Store, source: str) -> Runtime:
         return cls(version, table, Dispatcher(table, store), source)

@@ -7,7 +7,7 @@ upstream-key limits), so every instance that reads the same shared counters make
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 from .credentials import Credential
 from .ratelimit import Window

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 log = logging.getLogger("gateway")
 
@@ -79,7 +79,7 @@ class Settings:
     port: int = 8000
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         production = env.get("ENVIRONMENT", "").strip().lower() == "production"
         keys: list[EnvKey] = []
@@ -87,7 +87,7 @@ class Settings:
         admin_disabled = admin is None
         if admin:
             keys.append(EnvKey(admin, "admin", "ADMIN_API_KEY"))
-        for name, default in zip(("TEMP_API_KEY", "TEMP_API_KEY_ONE"), DEV_TEMP_KEYS):
+        for name, default in zip(("TEMP_API_KEY", "TEMP_API_KEY_ONE"), DEV_TEMP_KEYS, strict=True):
             value = env.get(name) or (None if production else default)
             if value:
                 keys.append(EnvKey(value, "user", name))

@@ -41,27 +41,27 @@ def endpoint_url(base_url: str, deployment: str, endpoint: str) -> str:
 class AzureAdapter(OpenAIAdapter):
     default_url = ""
 
-    def validate(self, provider: "ProviderConfig") -> list[tuple[str, str]]:
+    def validate(self, provider: ProviderConfig) -> list[tuple[str, str]]:
         if not provider.base_url:
             return [("base_url", "Azure OpenAI needs base_url: the resource URL, e.g. https://<resource>.openai.azure.com")]
         return []
 
-    def url(self, channel: "Channel") -> str:
+    def url(self, channel: Channel) -> str:
         return endpoint_url(channel.provider.base_url, channel.upstream_model, "chat/completions")
 
-    def endpoint_url(self, channel: "Channel", endpoint: str) -> str:
+    def endpoint_url(self, channel: Channel, endpoint: str) -> str:
         return endpoint_url(channel.provider.base_url, channel.upstream_model, endpoint)
 
     def headers(self, key: str) -> dict[str, str]:
         return {"content-type": "application/json", "api-key": key}
 
-    def models_request(self, provider: "Provider", credential: Credential | None) -> UpstreamRequest | None:
+    def models_request(self, provider: Provider, credential: Credential | None) -> UpstreamRequest | None:
         request = super().models_request(provider, credential)
         assert request is not None
         request.headers = {"api-key": secret_of(credential)}
         return request
 
-    def stream(self, channel: "Channel", ctx: StreamContext) -> PassthroughStream:
+    def stream(self, channel: Channel, ctx: StreamContext) -> PassthroughStream:
         return PassthroughStream(drop_empty_choices=True)
 
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..credentials import Credential, api_keys
 
@@ -126,35 +127,35 @@ class BaseAdapter:
     def supports(self, endpoint: str) -> bool:
         return endpoint in self.endpoints
 
-    def validate(self, provider: "ProviderConfig") -> list[tuple[str, str]]:
+    def validate(self, provider: ProviderConfig) -> list[tuple[str, str]]:
         """Problems with the provider's own fields, as ``(field, what is expected)``; checked at load,
         so a provider that could never work is a config error rather than an upstream failure."""
         return []
 
-    def credentials(self, provider: "ProviderConfig") -> tuple[Credential, ...]:
+    def credentials(self, provider: ProviderConfig) -> tuple[Credential, ...]:
         """One credential per ``api`` key; engines with other credentials override this."""
         return api_keys(provider.provider, tuple(provider.api))
 
-    async def build_request(self, channel: "Channel", credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+    async def build_request(self, channel: Channel, credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         raise NotImplementedError
 
-    def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+    def parse_response(self, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         raise NotImplementedError
 
-    def stream(self, channel: "Channel", ctx: StreamContext) -> StreamTranslator:
+    def stream(self, channel: Channel, ctx: StreamContext) -> StreamTranslator:
         raise NotImplementedError
 
-    async def build_endpoint(self, endpoint: str, channel: "Channel", credential: Credential | None, body: dict[str, Any]) -> UpstreamRequest:
+    async def build_endpoint(self, endpoint: str, channel: Channel, credential: Credential | None, body: dict[str, Any]) -> UpstreamRequest:
         """The upstream request for a non-chat endpoint listed in ``endpoints``."""
         raise NotImplementedError(endpoint)
 
-    def parse_endpoint(self, endpoint: str, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+    def parse_endpoint(self, endpoint: str, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         raise NotImplementedError(endpoint)
 
     def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return parse_error_body(status, data, headers)
 
-    async def prepare(self, channel: "Channel", credential: Credential | None, request: UpstreamRequest,
+    async def prepare(self, channel: Channel, credential: Credential | None, request: UpstreamRequest,
                       original: bytes | None = None) -> OutboundRequest:
         """What was built, as the exact request sent: overrides, encoding, configured headers, then
         ``finalize``. ``original`` is the client's own body, forwarded byte for byte when it is still
@@ -169,11 +170,11 @@ class BaseAdapter:
         headers = merge_headers(request.headers, channel.provider.headers)
         return await self.finalize(OutboundRequest(request.method, request.url, headers, content), channel, credential)
 
-    async def finalize(self, request: OutboundRequest, channel: "Channel", credential: Credential | None) -> OutboundRequest:
+    async def finalize(self, request: OutboundRequest, channel: Channel, credential: Credential | None) -> OutboundRequest:
         """Last step before sending, on the exact bytes: sign, add a token. Nothing by default."""
         return request
 
-    def models_request(self, provider: "Provider", credential: Credential | None) -> UpstreamRequest | None:
+    def models_request(self, provider: Provider, credential: Credential | None) -> UpstreamRequest | None:
         """``GET …/models`` for providers listed without ``model`` (fetched once per config version);
         None when the engine has no model list."""
         return None

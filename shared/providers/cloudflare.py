@@ -28,19 +28,19 @@ def account_base(base_url: str, account_id: str) -> str:
 class CloudflareAdapter(OpenAIAdapter):
     endpoints = frozenset({CHAT})
 
-    def validate(self, provider: "ProviderConfig") -> list[tuple[str, str]]:
+    def validate(self, provider: ProviderConfig) -> list[tuple[str, str]]:
         if not provider.cf_account_id and "/accounts/" not in (provider.base_url or ""):
             return [("cf_account_id", "Cloudflare Workers AI needs cf_account_id (or a base_url with /accounts/<id>/ai/v1)")]
         return []
 
-    def url(self, channel: "Channel") -> str:
+    def url(self, channel: Channel) -> str:
         return self.endpoint_url(channel, "chat/completions")
 
-    def endpoint_url(self, channel: "Channel", endpoint: str) -> str:
+    def endpoint_url(self, channel: Channel, endpoint: str) -> str:
         cfg = channel.provider.config
         return account_base(cfg.base_url or "", cfg.cf_account_id or "") + "/" + endpoint
 
-    def models_request(self, provider: "Provider", credential: Credential | None) -> UpstreamRequest | None:
+    def models_request(self, provider: Provider, credential: Credential | None) -> UpstreamRequest | None:
         return None  # Workers AI has no OpenAI-style model list; list the models in the config
 
 

@@ -20,9 +20,10 @@ import asyncio
 import hashlib
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timezone
-from typing import Any, Mapping
+from datetime import UTC
+from typing import Any
 
 from .base import UpstreamError
 
@@ -93,15 +94,17 @@ def _urllib_request() -> Any:
     from google.auth import exceptions, transport
 
     class UrllibRequest(transport.Request):
-        def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):  # type: ignore[override]
+        def __call__(self, url: str, method: str = "GET", body: bytes | None = None, headers: Mapping[str, str] | None = None,
+                     timeout: float | None = None, **kwargs: Any) -> _Response:
             request = urllib.request.Request(url, data=body, headers=dict(headers or {}), method=method)
             try:
                 with urllib.request.urlopen(request, timeout=timeout or TOKEN_TIMEOUT) as resp:
-                    return _Response(resp.status, resp.headers, resp.read())
+                    return _Response(resp.status, dict(resp.headers), resp.read())
             except urllib.error.HTTPError as exc:
-                return _Response(exc.code, exc.headers or {}, exc.read())
+                return _Response(exc.code, dict(exc.headers or {}), exc.read())
             except (urllib.error.URLError, OSError, ValueError) as exc:
-                raise exceptions.TransportError(f"token request failed: {type(exc).__name__}: {exc}") from exc
+                error: Exception = exceptions.TransportError(f"token request failed: {type(exc).__name__}: {exc}")  # type: ignore[no-untyped-call]
+                raise error from exc
 
     return UrllibRequest()
 
@@ -147,7 +150,8 @@ class TokenSource:
                 if creds is None:
                     from google.oauth2 import service_account
 
-                    creds = self._credentials = service_account.Credentials.from_service_account_info(
+                    # google-auth's constructors are untyped; the result is typed Any here on purpose.
+                    creds = self._credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
                         self.account.info(), scopes=[SCOPE])
                 creds.refresh(_urllib_request())
             except exceptions.RefreshError as exc:
@@ -162,7 +166,7 @@ class TokenSource:
             self.refreshes += 1
             self.token = creds.token
             expiry = creds.expiry
-            self.expires_at = expiry.replace(tzinfo=timezone.utc).timestamp() if expiry is not None else _clock() + 3600
+            self.expires_at = expiry.replace(tzinfo=UTC).timestamp() if expiry is not None else _clock() + 3600
             return self.token
 
 

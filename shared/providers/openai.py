@@ -6,10 +6,10 @@ carrying an ``error`` or ``usage`` key.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
-from ..sse import EventFramer, data_of
 from ..credentials import Credential
+from ..sse import EventFramer, data_of
 from .base import CHAT, BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, secret_of
 
 if TYPE_CHECKING:
@@ -105,10 +105,10 @@ class OpenAIAdapter(BaseAdapter):
     default_url = "https://api.openai.com/v1/chat/completions"
     endpoints = frozenset({CHAT, "moderations"})
 
-    def url(self, channel: "Channel") -> str:
+    def url(self, channel: Channel) -> str:
         return chat_url(channel.provider.base_url or self.default_url)
 
-    def endpoint_url(self, channel: "Channel", endpoint: str) -> str:
+    def endpoint_url(self, channel: Channel, endpoint: str) -> str:
         """Another endpoint of the same API (config.md: swap the last path part of ``base_url``)."""
         return sibling_url(channel.provider.base_url or self.default_url, endpoint)
 
@@ -118,19 +118,19 @@ class OpenAIAdapter(BaseAdapter):
             headers["authorization"] = f"Bearer {key}"
         return headers
 
-    async def build_request(self, channel: "Channel", credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+    async def build_request(self, channel: Channel, credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         return UpstreamRequest(self.url(channel), self.headers(secret_of(credential)), body)
 
-    async def build_endpoint(self, endpoint: str, channel: "Channel", credential: Credential | None, body: dict[str, Any]) -> UpstreamRequest:
+    async def build_endpoint(self, endpoint: str, channel: Channel, credential: Credential | None, body: dict[str, Any]) -> UpstreamRequest:
         return UpstreamRequest(self.endpoint_url(channel, endpoint), self.headers(secret_of(credential)), body)
 
-    def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+    def parse_response(self, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         obj = self._load(data)
         if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
             raise UpstreamError(502, "the upstream answered 200 without 'choices'")
         return ParsedResponse(self.rewrite(obj, data), obj.get("usage"))
 
-    def parse_endpoint(self, endpoint: str, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+    def parse_endpoint(self, endpoint: str, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         obj = self._load(data)
         if not isinstance(obj, dict):
             raise UpstreamError(502, f"the upstream answered 200 to {endpoint} with a body that is not a JSON object")
@@ -152,10 +152,10 @@ class OpenAIAdapter(BaseAdapter):
         """Hook for hosts whose body needs a fix-up; OpenAI's own passes through as received."""
         return data
 
-    def stream(self, channel: "Channel", ctx: StreamContext) -> PassthroughStream:
+    def stream(self, channel: Channel, ctx: StreamContext) -> PassthroughStream:
         return PassthroughStream()
 
-    def models_request(self, provider: "Provider", credential: Credential | None) -> UpstreamRequest | None:
+    def models_request(self, provider: Provider, credential: Credential | None) -> UpstreamRequest | None:
         """``GET …/models`` for providers listed without ``model``."""
         headers = self.headers(secret_of(credential))
         headers.pop("content-type")

@@ -14,12 +14,13 @@ the host, the multi-regions ``us``/``eu`` use ``aiplatform.{us|eu}.rep.googleapi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from . import anthropic, gemini, google_auth
 from ..credentials import Credential, with_parts
+from . import anthropic, gemini, google_auth
 from .base import BaseAdapter, OutboundRequest, ParsedResponse, StreamContext, StreamTranslator, UpstreamError, UpstreamRequest, dumps
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def model_url(config: Any, model: str, publisher: Publisher, stream: bool) -> st
 
 
 class VertexAdapter(BaseAdapter):
-    def validate(self, provider: "ProviderConfig") -> list[tuple[str, str]]:
+    def validate(self, provider: ProviderConfig) -> list[tuple[str, str]]:
         needs = {
             "project_id": "the Google Cloud project id",
             "client_email": "the service account's client_email (from its JSON key file)",
@@ -120,28 +121,28 @@ class VertexAdapter(BaseAdapter):
         }
         return [(name, f"Vertex AI needs {what}") for name, what in needs.items() if not getattr(provider, name)]
 
-    def credentials(self, provider: "ProviderConfig") -> tuple[Credential, ...]:
+    def credentials(self, provider: ProviderConfig) -> tuple[Credential, ...]:
         """One service account per provider: rotated, cooled down and limited like an API key."""
         return (with_parts(provider.provider, "service_account", client_email=provider.client_email,
                            private_key=provider.private_key, token_uri=provider.token_uri),)
 
-    async def build_request(self, channel: "Channel", credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+    async def build_request(self, channel: Channel, credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         publisher = publisher_of(channel.upstream_model)
         url = model_url(channel.provider.config, channel.upstream_model, publisher, stream)
         return UpstreamRequest(url, {"content-type": "application/json"}, publisher.body(body, stream))
 
-    async def finalize(self, request: OutboundRequest, channel: "Channel", credential: Credential | None) -> OutboundRequest:
+    async def finalize(self, request: OutboundRequest, channel: Channel, credential: Credential | None) -> OutboundRequest:
         """The OAuth2 access token of the service account, unless the config sets its own Authorization."""
         if not any(name.lower() == "authorization" for name in request.headers):
             token = await google_auth.access_token(channel.provider.config)
             request.headers["authorization"] = f"Bearer {token}"
         return request
 
-    def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+    def parse_response(self, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         out = publisher_of(channel.upstream_model).response(data, ctx)
         return ParsedResponse(dumps(out), out.get("usage"))
 
-    def stream(self, channel: "Channel", ctx: StreamContext) -> StreamTranslator:
+    def stream(self, channel: Channel, ctx: StreamContext) -> StreamTranslator:
         return publisher_of(channel.upstream_model).stream(ctx)
 
     def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import deque
+from collections.abc import Callable
 
 from . import keys as layout
 from .base import AdmitRequest, AdmitResult, LimitCheck, Usage, WindowState
@@ -28,7 +29,7 @@ def day_of(now: float) -> str:
 class MemoryStore:
     name = "memory"
 
-    def __init__(self, clock=time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._logs: dict[str, deque[float]] = {}
         self._counters: dict[str, int] = {}
@@ -46,16 +47,17 @@ class MemoryStore:
         windows = [(check.bucket, w) for check in request.limits for w in check.windows]
         logs = [self._log(bucket, w.seconds, now) for bucket, w in windows]
         retry_after = 0.0
-        for (_, w), log in zip(windows, logs):
+        for (_, w), log in zip(windows, logs, strict=True):
             if len(log) >= w.limit:
                 # The slot that frees first is the one that would let this request in.
                 retry_after = max(retry_after, log[len(log) - w.limit] + w.seconds - now)
         if retry_after > 0:
-            states = [WindowState(w.limit, max(0, w.limit - len(log)), log[0] + w.seconds - now if log else 0.0) for (_, w), log in zip(windows, logs)]
+            states = [WindowState(w.limit, max(0, w.limit - len(log)), log[0] + w.seconds - now if log else 0.0)
+                      for (_, w), log in zip(windows, logs, strict=True)]
             return AdmitResult(allowed=False, retry_after=retry_after, windows=states)
         for log in logs:
             log.append(now)
-        states = [WindowState(w.limit, w.limit - len(log), log[0] + w.seconds - now) for (_, w), log in zip(windows, logs)]
+        states = [WindowState(w.limit, w.limit - len(log), log[0] + w.seconds - now) for (_, w), log in zip(windows, logs, strict=True)]
         result = AdmitResult(allowed=True, windows=states)
         if request.rotation:
             result.rotation = self._counters[request.rotation] = self._counters.get(request.rotation, 0) + 1

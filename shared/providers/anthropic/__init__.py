@@ -30,15 +30,21 @@ the adapter (URLs, headers) and re-exports the names other modules and the tests
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ...credentials import Credential
 from ..base import BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, merge_headers, secret_of
 from .errors import ERROR_TYPES, STATUS_REWRITES, error_from_event, invalid, parse_error
 from .messages import IMAGE_TYPES, translate_messages
 from .request import (
-    ANSWER_ROOM, DEFAULT_MAX_TOKENS, JSON_OBJECT_INSTRUCTION, JSON_SCHEMA_INSTRUCTION, MIN_THINKING_BUDGET,
-    THINKING_BUDGETS, to_anthropic,
+    ANSWER_ROOM,
+    DEFAULT_MAX_TOKENS,
+    JSON_OBJECT_INSTRUCTION,
+    JSON_SCHEMA_INSTRUCTION,
+    MIN_THINKING_BUDGET,
+    THINKING_BUDGETS,
+    to_anthropic,
 )
 from .response import FINISH_REASONS, from_anthropic, usage_of
 from .stream import AnthropicStream
@@ -67,7 +73,7 @@ def models_url(base_url: str) -> str:
 class AnthropicAdapter(BaseAdapter):
     default_url = DEFAULT_URL
 
-    def url(self, channel: "Channel") -> str:
+    def url(self, channel: Channel) -> str:
         return messages_url(channel.provider.base_url or self.default_url)
 
     def headers(self, key: str, json_body: bool = True) -> dict[str, str]:
@@ -77,13 +83,13 @@ class AnthropicAdapter(BaseAdapter):
             headers["x-api-key"] = key
         return headers
 
-    async def build_request(self, channel: "Channel", credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+    async def build_request(self, channel: Channel, credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         payload: dict[str, Any] = {"model": body.get("model") or channel.upstream_model, **to_anthropic(body)}
         if stream:
             payload["stream"] = True
         return UpstreamRequest(self.url(channel), self.headers(secret_of(credential)), payload)
 
-    def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+    def parse_response(self, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         try:
             obj = json.loads(data)
         except ValueError:
@@ -95,13 +101,13 @@ class AnthropicAdapter(BaseAdapter):
         out = from_anthropic(obj, ctx)
         return ParsedResponse(dumps(out), out.get("usage"))
 
-    def stream(self, channel: "Channel", ctx: StreamContext) -> AnthropicStream:
+    def stream(self, channel: Channel, ctx: StreamContext) -> AnthropicStream:
         return AnthropicStream(ctx)
 
     def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return parse_error(status, data, headers)
 
-    def models_request(self, provider: "Provider", credential: Credential | None) -> UpstreamRequest | None:
+    def models_request(self, provider: Provider, credential: Credential | None) -> UpstreamRequest | None:
         """``GET /v1/models`` answers ``{"data": [{"id": ...}]}`` like OpenAI's list."""
         return UpstreamRequest(models_url(provider.base_url or self.default_url), self.headers(secret_of(credential), json_body=False),
                                {}, method="GET")

@@ -25,7 +25,8 @@ holds the adapter (URLs, headers) and re-exports the names other modules and the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ...credentials import Credential
 from ..base import BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, secret_of
@@ -53,7 +54,7 @@ def api_base(base_url: str) -> str:
 
 
 class GeminiAdapter(BaseAdapter):
-    async def build_request(self, channel: "Channel", credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
+    async def build_request(self, channel: Channel, credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         model = model_path(channel.upstream_model)
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{api_base(channel.provider.base_url)}/models/{model}:{method}"
@@ -66,18 +67,18 @@ class GeminiAdapter(BaseAdapter):
             headers["x-goog-api-key"] = key
         return headers
 
-    def parse_response(self, channel: "Channel", data: bytes, ctx: StreamContext) -> ParsedResponse:
+    def parse_response(self, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         obj = load_response(data)
         out = from_gemini(obj, ctx)
         return ParsedResponse(dumps(out), out.get("usage"))
 
-    def stream(self, channel: "Channel", ctx: StreamContext) -> GeminiStream:
+    def stream(self, channel: Channel, ctx: StreamContext) -> GeminiStream:
         return GeminiStream(ctx)
 
     def parse_error(self, status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return google_error(status, data, headers)
 
-    def models_request(self, provider: "Provider", credential: Credential | None) -> UpstreamRequest | None:
+    def models_request(self, provider: Provider, credential: Credential | None) -> UpstreamRequest | None:
         """``GET {base}/models``: Gemini's own list shape, read by ``parse_models``."""
         return UpstreamRequest(f"{api_base(provider.base_url)}/models?pageSize=1000", self.headers(secret_of(credential), json_body=False),
                                {}, method="GET")
