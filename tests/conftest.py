@@ -1,10 +1,15 @@
-"""Shared fixtures: fake upstreams and gateways, each a real HTTP server on 127.0.0.1."""
+"""Shared fixtures: fake upstreams and gateways, each a real HTTP server on 127.0.0.1.
+
+Fakes and gateways are started through one small collector (:class:`Started`) whatever their kind
+and whatever the fixture's scope, so every test stops what it started in the same way.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol, Self, TypeVar
 
 import openai
 import pytest
@@ -23,6 +28,15 @@ ADMIN = "adminadmin"
 USER = "temp_api_key"
 
 
+class Server(Protocol):
+    def start(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Server)
+
+
 class RunningGateway:
     """A gateway app served by uvicorn in a thread, with clients pointed at it."""
 
@@ -35,6 +49,13 @@ class RunningGateway:
     def gateway(self):
         return self.app.state.gateway
 
+    def start(self) -> "RunningGateway":
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
     def client(self, key: str = USER, **kw) -> openai.OpenAI:
         return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, **kw)
 
@@ -42,27 +63,71 @@ class RunningGateway:
         return openai.AsyncOpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, **kw)
 
 
+class Started:
+    """Starts servers and remembers them; ``stop_all()`` stops them in the order they were started."""
+
+    def __init__(self) -> None:
+        self.servers: list[Server] = []
+
+    def start(self, server: S) -> S:
+        server.start()
+        self.servers.append(server)
+        return server
+
+    def stop_all(self) -> None:
+        for server in self.servers:
+            server.stop()
+        self.servers.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+
+
+class FakeServers(Started):
+    """``fakes("a", flavour="azure")`` starts a FakeOpenAI; ``fakes(kind=FakeAnthropic)`` or
+    ``fakes(port, kind=UpstashBridge)`` any other fake: the arguments go to ``kind``'s constructor."""
+
+    def __call__(self, *args: Any, kind: Callable[..., Any] = FakeOpenAI, **kw: Any) -> Any:
+        return self.start(kind(*args, **kw))
+
+
+def start_gateway(config: str | dict[str, Any] = "", env: dict[str, str] | None = None, store=None) -> RunningGateway:
+    """A gateway on a free port, not yet started. ``config`` is YAML text or a builder's dict
+    (tests/builders.py); a dict goes through the same parser as JSON text, so it is validated alike."""
+    text = config if isinstance(config, str) else json.dumps(config)
+    settings = Settings.from_env(env or {})
+    app = create_app(settings, parse_config_text(text, "test-config", env or {}), store)
+    return RunningGateway(ThreadServer(app), app)
+
+
+class Gateways(Started):
+    """``gateways(config, env={...}, store=...)`` starts a gateway (see :func:`start_gateway`)."""
+
+    def __call__(self, config: str | dict[str, Any] = "", env: dict[str, str] | None = None, store=None) -> RunningGateway:
+        return self.start(start_gateway(config, env, store))
+
+
 @pytest.fixture
-def fake_factory() -> Iterator[Callable[..., FakeOpenAI]]:
-    """``fake_factory("a", flavour="azure")`` starts a fake upstream, stopped after the test."""
-    started: list[FakeOpenAI] = []
-
-    def make(name: str = "fake", **kw) -> FakeOpenAI:
-        fake = FakeOpenAI(name, **kw).start()
-        started.append(fake)
-        return fake
-
-    yield make
-    for fake in started:
-        fake.stop()
+def fake_factory() -> Iterator[FakeServers]:
+    """Fakes started by a test (see :class:`FakeServers`), stopped after it."""
+    with FakeServers() as fakes:
+        yield fakes
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOpenAI]:
+def module_fake_factory() -> Iterator[FakeServers]:
+    """Fakes shared by a whole module, stopped after its last test."""
+    with FakeServers() as fakes:
+        yield fakes
+
+
+@pytest.fixture(scope="module")
+def upstream(module_fake_factory: FakeServers) -> FakeOpenAI:
     """One fake OpenAI upstream for a whole module (the door tests start their processes once per module)."""
-    fake = FakeOpenAI("up").start()
-    yield fake
-    fake.stop()
+    return module_fake_factory("up")
 
 
 @pytest.fixture
@@ -72,18 +137,14 @@ def fresh_upstream(upstream: FakeOpenAI) -> None:
 
 
 @pytest.fixture
-def gateway_factory() -> Iterator[Callable[..., RunningGateway]]:
-    """``gateway_factory(yaml_text, env={...}, store=...)`` starts a gateway on a free port."""
-    started: list[ThreadServer] = []
+def gateway_factory() -> Iterator[Gateways]:
+    """``gateway_factory(config, env={...}, store=...)`` starts a gateway on a free port, stopped after the test."""
+    with Gateways() as gateways:
+        yield gateways
 
-    def make(config_text: str = "", env: dict[str, str] | None = None, store=None) -> RunningGateway:
-        settings = Settings.from_env(env or {})
-        config = parse_config_text(config_text, "test-config", env or {})
-        app = create_app(settings, config, store)
-        server = ThreadServer(app).start()
-        started.append(server)
-        return RunningGateway(server, app)
 
-    yield make
-    for server in started:
-        server.stop()
+@pytest.fixture(scope="module")
+def module_gateway_factory() -> Iterator[Gateways]:
+    """Gateways shared by a whole module (for tests that only read)."""
+    with Gateways() as gateways:
+        yield gateways

@@ -16,7 +16,9 @@ from typing import Any, Iterator
 
 import httpx
 
+from tests.builders import CHAT_COMPLETIONS, config, provider
 from tests.fakes.server import free_port
+from tests.processes import stop_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN_KEY = "sk-door-admin-0123456789"
@@ -37,8 +39,7 @@ def door_env(upstream_url: str, **extra: str) -> dict[str, str]:
         ENVIRONMENT="production",
         ADMIN_API_KEY=ADMIN_KEY,
         TEMP_API_KEY=USER_KEY,
-        CONFIG_YAML=json.dumps({"providers": [{"provider": "up", "base_url": f"{upstream_url}/v1/chat/completions",
-                                               "api": UPSTREAM_KEY, "model": ["gpt-4o"]}]}),
+        CONFIG_YAML=json.dumps(config(provider("up", upstream_url, path=CHAT_COMPLETIONS, api=UPSTREAM_KEY, models=["gpt-4o"]))),
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
@@ -71,8 +72,9 @@ class ServerProcess:
                 break
             except httpx.TransportError:
                 if time.perf_counter() > deadline:
+                    output = self.output()  # read before stop() closes the log
                     self.stop()
-                    raise RuntimeError(f"{self.argv} did not answer within {timeout} s:\n{self.output()}") from None
+                    raise RuntimeError(f"{self.argv} did not answer within {timeout} s:\n{output}") from None
                 time.sleep(0.02)
         self.started_in = time.perf_counter() - spawned
         return self
@@ -82,13 +84,7 @@ class ServerProcess:
         return self.log.read().decode(errors="replace")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, timeout=10)
         self.log.close()
 
 

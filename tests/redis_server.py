@@ -21,6 +21,7 @@ from typing import Iterator
 import pytest
 
 from tests.fakes.server import free_port
+from tests.processes import stop_process
 
 
 def redis_binary() -> str:
@@ -62,15 +63,7 @@ class RedisServer:
             time.sleep(0.01)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc is not None and self.proc.stderr is not None:
-            self.proc.stderr.close()
+        stop_process(self.proc, timeout=5)
         self.proc = None
 
     def client(self):

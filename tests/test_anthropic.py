@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -17,6 +17,7 @@ from shared.providers.anthropic import (
     DEFAULT_MAX_TOKENS, JSON_OBJECT_INSTRUCTION, THINKING_BUDGETS, parse_error, to_anthropic,
 )
 from shared.providers.base import UpstreamError
+from tests.builders import config, provider
 from tests.conftest import USER
 from tests.fakes.anthropic_fake import RECORDED_TOOL_STREAM, FakeAnthropic, Reply, error_body, validate
 
@@ -29,35 +30,16 @@ WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "descrip
 TIME_TOOL = {"type": "function", "function": {"name": "get_time"}}  # no parameters at all
 
 
-@pytest.fixture
-def claude_factory() -> Iterator[Callable[..., FakeAnthropic]]:
-    started: list[FakeAnthropic] = []
-
-    def make(name: str = "claude", **kw: Any) -> FakeAnthropic:
-        fake = FakeAnthropic(name, **kw).start()
-        started.append(fake)
-        return fake
-
-    yield make
-    for fake in started:
-        fake.stop()
-
-
-def provider(fake: FakeAnthropic, name: str = "claude", api: str = KEY, extra: str = "") -> str:
-    return f"""
-  - provider: {name}
-    base_url: {fake.url}/v1/messages
-    api: {api}
-    model:
-      - {UPSTREAM}: claude
-{extra}"""
+def claude_provider(fake: FakeAnthropic, name: str = "claude", api: str | list[str] = KEY, **fields: Any) -> dict:
+    """A provider on the fake's Messages endpoint serving UPSTREAM as ``claude``."""
+    return provider(name, fake, path="/v1/messages", api=api, models=[{UPSTREAM: "claude"}], **fields)
 
 
 @pytest.fixture
-def claude(claude_factory, gateway_factory):
+def claude(fake_factory, gateway_factory):
     """One fake Anthropic upstream behind one gateway: ``(fake, gateway)``."""
-    fake = claude_factory()
-    return fake, gateway_factory("providers:" + provider(fake))
+    fake = fake_factory(kind=FakeAnthropic)
+    return fake, gateway_factory(config(claude_provider(fake)))
 
 
 def hello(**kw: Any) -> dict[str, Any]:
@@ -147,25 +129,18 @@ def test_system_and_developer_messages_are_hoisted_and_same_role_turns_merged(cl
     assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "one"}, {"type": "text", "text": "two"}]}]
 
 
-def test_provider_headers_are_merged_over_the_defaults(claude_factory, gateway_factory) -> None:
-    fake = claude_factory()
-    gw = gateway_factory("providers:" + provider(fake, extra="""    preferences:
-      headers:
-        Anthropic-Version: "2099-01-01"
-        anthropic-beta: fine-grained-tool-streaming-2025-05-14"""))
+def test_provider_headers_are_merged_over_the_defaults(fake_factory, gateway_factory) -> None:
+    fake = fake_factory(kind=FakeAnthropic)
+    gw = gateway_factory(config(claude_provider(fake, preferences={"headers": {
+        "Anthropic-Version": "2099-01-01", "anthropic-beta": "fine-grained-tool-streaming-2025-05-14"}})))
     gw.client().chat.completions.create(**hello())
     headers = fake.requests[0]["headers"]
     assert headers["anthropic-version"] == "2099-01-01" and headers["anthropic-beta"] == "fine-grained-tool-streaming-2025-05-14"
 
 
-def test_models_are_discovered_from_v1_models(claude_factory, gateway_factory) -> None:
-    fake = claude_factory(models=("claude-opus-4-1", "claude-haiku-4-5"))
-    gw = gateway_factory(f"""
-providers:
-  - provider: claude
-    base_url: {fake.url}/v1/messages
-    api: {KEY}
-""")
+def test_models_are_discovered_from_v1_models(fake_factory, gateway_factory) -> None:
+    fake = fake_factory(kind=FakeAnthropic, models=("claude-opus-4-1", "claude-haiku-4-5"))
+    gw = gateway_factory(config(provider("claude", fake, path="/v1/messages", api=KEY)))
     ids = {m.id for m in gw.client().models.list()}
     assert {"claude-opus-4-1", "claude-haiku-4-5"} <= ids
     assert gw.client().chat.completions.create(model="claude-haiku-4-5", messages=[{"role": "user", "content": "x"}]).choices[0].message.content
@@ -341,9 +316,9 @@ def test_untranslatable_requests_are_refused_before_calling_anthropic(claude) ->
     assert fake.requests == []
 
 
-def test_upstream_401_is_a_key_failure_that_never_leaks_the_key(claude_factory, gateway_factory) -> None:
-    fake = claude_factory()
-    gw = gateway_factory("providers:" + provider(fake, api="sk-ant-wrong-secret-key"))
+def test_upstream_401_is_a_key_failure_that_never_leaks_the_key(fake_factory, gateway_factory) -> None:
+    fake = fake_factory(kind=FakeAnthropic)
+    gw = gateway_factory(config(claude_provider(fake, api="sk-ant-wrong-secret-key")))
     with pytest.raises(openai.APIStatusError) as info:
         gw.client().chat.completions.create(**hello())
     assert info.value.status_code == 502
@@ -351,17 +326,17 @@ def test_upstream_401_is_a_key_failure_that_never_leaks_the_key(claude_factory, 
     assert "wrong-secret" not in raw and "rejected the provider key" in raw
 
 
-def test_a_bad_key_is_skipped_for_the_next_key_of_the_same_provider(claude_factory, gateway_factory) -> None:
-    fake = claude_factory()
-    gw = gateway_factory("providers:" + provider(fake, api=f"[sk-ant-wrong-secret-key, {KEY}]"))
+def test_a_bad_key_is_skipped_for_the_next_key_of_the_same_provider(fake_factory, gateway_factory) -> None:
+    fake = fake_factory(kind=FakeAnthropic)
+    gw = gateway_factory(config(claude_provider(fake, api=["sk-ant-wrong-secret-key", KEY])))
     for _ in range(2):
         assert gw.client().chat.completions.create(**hello()).choices[0].message.content == "claude says: hello"
     assert {r["key"] for r in fake.requests} <= {"sk-ant-wrong-secret-key", KEY}
 
 
-def test_529_overloaded_fails_over_to_the_next_channel(claude_factory, gateway_factory) -> None:
-    busy, spare = claude_factory("busy"), claude_factory("spare")
-    gw = gateway_factory("providers:" + provider(busy, name="busy") + provider(spare, name="spare"))
+def test_529_overloaded_fails_over_to_the_next_channel(fake_factory, gateway_factory) -> None:
+    busy, spare = fake_factory("busy", kind=FakeAnthropic), fake_factory("spare", kind=FakeAnthropic)
+    gw = gateway_factory(config(claude_provider(busy, name="busy"), claude_provider(spare, name="spare")))
     busy.then(Reply(status=529), Reply(status=529))
     answer = gw.client().chat.completions.create(**hello())
     assert answer.choices[0].message.content == "spare says: hello"
@@ -370,13 +345,13 @@ def test_529_overloaded_fails_over_to_the_next_channel(claude_factory, gateway_f
     assert (error.status, error.type, error.code) == (503, "server_error", "overloaded")
 
 
-def test_529_and_an_early_overloaded_event_fail_over_when_streaming(claude_factory, gateway_factory) -> None:
-    busy, spare = claude_factory("busy"), claude_factory("spare")
-    gw = gateway_factory("providers:" + provider(busy, name="busy") + provider(spare, name="spare"))
+def test_529_and_an_early_overloaded_event_fail_over_when_streaming(fake_factory, gateway_factory) -> None:
+    busy, spare = fake_factory("busy", kind=FakeAnthropic), fake_factory("spare", kind=FakeAnthropic)
+    gw = gateway_factory(config(claude_provider(busy, name="busy"), claude_provider(spare, name="spare")))
     busy.then(Reply(status=529))
     assert collect(list(gw.client().chat.completions.create(**hello(stream=True))))["content"] == "spare says: hello"
     # An error event right after message_start: nothing was sent to the client yet, so it fails over too.
-    gw2 = gateway_factory("providers:" + provider(busy, name="busy") + provider(spare, name="spare"))
+    gw2 = gateway_factory(config(claude_provider(busy, name="busy"), claude_provider(spare, name="spare")))
     busy.then(Reply(error_event_after=1))
     assert collect(list(gw2.client().chat.completions.create(**hello(stream=True))))["content"] == "spare says: hello"
     assert len(busy.requests) == 2

@@ -6,12 +6,7 @@ import httpx
 import openai
 import pytest
 
-from shared.app import create_app
-from shared.config import parse_config_text
-from shared.settings import Settings
-from tests.conftest import RunningGateway
-from tests.fakes.openai_fake import FakeOpenAI
-from tests.fakes.server import ThreadServer
+from tests.builders import CHAT_COMPLETIONS, config, gateway_key, provider
 
 KEY = "sk-gw-Valid-Key-7788"
 HI = [{"role": "user", "content": "hi"}]
@@ -19,27 +14,11 @@ BODY = {"model": "gpt-4o", "messages": HI}
 
 
 @pytest.fixture(scope="module")
-def gw():
+def gw(module_fake_factory, module_gateway_factory):
     """One fake upstream and one gateway for the whole module: these tests only read."""
-    fake = FakeOpenAI("a").start()
-    settings = Settings.from_env({})
-    app = create_app(settings, parse_config_text(f"""\
-providers:
-  - provider: a
-    base_url: {fake.url}/v1/chat/completions
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-api_keys:
-  - api: {KEY}
-  - api: sk-gw-config-admin-1
-    role: admin
-""", "test-config", {}))
-    server = ThreadServer(app).start()
-    try:
-        yield RunningGateway(server, app)
-    finally:
-        server.stop()
-        fake.stop()
+    fake = module_fake_factory("a")
+    return module_gateway_factory(config(provider("a", fake, path=CHAT_COMPLETIONS, models=["gpt-4o"]),
+                                         keys=[gateway_key(KEY), gateway_key("sk-gw-config-admin-1", role="admin")]))
 
 
 def assert_openai_error(response: httpx.Response, status: int, code: str) -> dict:

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from shared.app import create_app
 from shared.config import ConfigError, load_config
 from shared.settings import Settings
+from tests.builders import CHAT_COMPLETIONS, config, gateway_key, provider
 from tests.fakes.server import ThreadServer, free_port
 
 ADMIN = "adminadmin"
@@ -201,10 +202,8 @@ def test_config_url_that_is_not_http_is_rejected_before_any_fetch(environ):
 
 def test_json_config_text_works_in_config_yaml(environ, serve, fake_factory):
     fake = fake_factory("j")
-    environ.setenv("CONFIG_YAML", json.dumps({
-        "providers": [{"provider": "j", "base_url": f"{fake.url}/v1/chat/completions", "api": "sk-upstream-key-1", "model": ["gpt-4o"]}],
-        "api_keys": [{"api": GATEWAY_KEY, "model": ["j/*"]}],
-    }))
+    environ.setenv("CONFIG_YAML", json.dumps(config(provider("j", fake, path=CHAT_COMPLETIONS, models=["gpt-4o"]),
+                                                    keys=[gateway_key(GATEWAY_KEY, ["j/*"])])))
     client = openai.OpenAI(base_url=serve() + "/v1", api_key=GATEWAY_KEY, max_retries=0)
     answer = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "json works"}])
     assert answer.choices[0].message.content == "j says: json works"
@@ -368,25 +367,14 @@ def test_several_problems_are_all_reported_at_once(environ):
     assert "providers[1].engine" in message and "providers[1].tools" in message and "provders" in message
 
 
-def rate_limited_config(fake, keys: str = "", global_prefs: str = "") -> str:
-    return f"""\
-providers:
-  - provider: a
-    base_url: {fake.url}/v1/chat/completions
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-{keys}{global_prefs}"""
+def rate_limited_config(fake, *keys: dict, **global_prefs) -> dict:
+    return config(provider("a", fake, path=CHAT_COMPLETIONS, models=["gpt-4o"]), keys=keys, **global_prefs)
 
 
 def test_key_rate_limit_is_enforced_in_either_spelling(fake_factory, gateway_factory):
     fake = fake_factory("a")
-    gw = gateway_factory(rate_limited_config(fake, keys="""\
-api_keys:
-  - api: sk-upper-1
-    preferences: {RATE_LIMIT: 1/min}
-  - api: sk-lower-1
-    preferences: {rate_limit: 1/min}
-"""))
+    gw = gateway_factory(rate_limited_config(fake, gateway_key("sk-upper-1", RATE_LIMIT="1/min"),
+                                             gateway_key("sk-lower-1", rate_limit="1/min")))
     for key in ("sk-upper-1", "sk-lower-1"):
         client = gw.client(key)
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "one"}])
@@ -398,7 +386,7 @@ api_keys:
 @pytest.mark.parametrize("spelling", ["RATE_LIMIT", "rate_limit"])
 def test_global_rate_limit_is_enforced_in_either_spelling(fake_factory, gateway_factory, spelling):
     fake = fake_factory("a")
-    gw = gateway_factory(rate_limited_config(fake, global_prefs=f"preferences:\n  {spelling}: 1/min\n"))
+    gw = gateway_factory(rate_limited_config(fake, **{spelling: "1/min"}))
     gw.client("adminadmin").chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "one"}])
     with pytest.raises(openai.RateLimitError):  # one window for every caller
         gw.client("temp_api_key").chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "two"}])

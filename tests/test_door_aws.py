@@ -23,6 +23,7 @@ import pytest
 
 from tests.door_process import ADMIN_KEY, ROOT, USER_KEY, ServerProcess, chat_body, door_env, sse_events, stream_text
 from tests.fakes.openai_fake import Reply
+from tests.processes import stop_process
 
 RUNTIME = r"""
 import json, sys, time
@@ -74,13 +75,7 @@ class LambdaInstance:
         return answer["response"]
 
     def stop(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc, timeout=10)
         self.stderr.close()
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from shared.config.schema import ProviderConfig
 from shared.routing import detect_engine
+from tests.builders import config, provider
 from tests.fakes.openai_fake import Reply
 
 MSG = [{"role": "user", "content": "hello"}]
@@ -41,13 +42,7 @@ def test_engine_detection_from_project_id_and_account_id_and_explicit_engine():
 
 def test_openai_engine_stream_and_json_with_include_usage(fake_factory, gateway_factory):
     fake = fake_factory("a")
-    gw = gateway_factory(f"""
-providers:
-  - provider: a
-    base_url: {fake.url}/v1
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-""")
+    gw = gateway_factory(config(provider("a", fake, models=["gpt-4o"])))
     client = gw.client()
     answer = client.chat.completions.create(model="gpt-4o", messages=MSG)
     assert answer.usage.total_tokens == answer.usage.prompt_tokens + answer.usage.completion_tokens
@@ -63,13 +58,7 @@ def test_async_client_works_too(fake_factory, gateway_factory):
     import asyncio
 
     fake = fake_factory("a")
-    gw = gateway_factory(f"""
-providers:
-  - provider: a
-    base_url: {fake.url}/v1
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-""")
+    gw = gateway_factory(config(provider("a", fake, models=["gpt-4o"])))
 
     async def run():
         client = gw.async_client()
@@ -87,19 +76,12 @@ providers:
 @pytest.mark.parametrize("form", ["resource", "deployment-url", "v1"])
 def test_azure_deployment_urls_api_version_and_api_key_header(fake_factory, gateway_factory, form):
     fake = fake_factory("az", flavour="azure")
-    base = {
-        "resource": fake.url,
-        "deployment-url": f"{fake.url}/openai/deployments/my-dep/chat/completions?api-version=2025-04-01-preview",
-        "v1": f"{fake.url}/openai/v1",
+    path = {
+        "resource": "",
+        "deployment-url": "/openai/deployments/my-dep/chat/completions?api-version=2025-04-01-preview",
+        "v1": "/openai/v1",
     }[form]
-    gw = gateway_factory(f"""
-providers:
-  - provider: az
-    base_url: "{base}"
-    engine: azure
-    api: sk-upstream-key-1
-    model: [{{gpt-4o-deploy: gpt-4o}}]
-""")
+    gw = gateway_factory(config(provider("az", fake, path=path, engine="azure", models=[{"gpt-4o-deploy": "gpt-4o"}])))
     client = gw.client()
     answer = client.chat.completions.create(model="gpt-4o", messages=MSG)
     assert answer.choices[0].message.content == "az says: hello"
@@ -121,14 +103,7 @@ def test_azure_content_filter_400_is_returned_as_content_filter(fake_factory, ga
     fake = fake_factory("az", flavour="azure")
     fake.then(Reply(status=400, error_body={"error": {"message": "The response was filtered", "type": None, "param": "prompt",
                                                       "code": "content_filter", "status": 400}}))
-    gw = gateway_factory(f"""
-providers:
-  - provider: az
-    base_url: {fake.url}
-    engine: azure
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-""")
+    gw = gateway_factory(config(provider("az", fake, path="", engine="azure", models=["gpt-4o"])))
     with pytest.raises(openai.BadRequestError) as err:
         gw.client().chat.completions.create(model="gpt-4o", messages=MSG)
     assert err.value.body["code"] == "content_filter" and err.value.body["type"] == "invalid_request_error"
@@ -136,15 +111,8 @@ providers:
 
 def test_openrouter_keepalive_comments_and_attribution_headers(fake_factory, gateway_factory):
     fake = fake_factory("or", flavour="openrouter")
-    gw = gateway_factory(f"""
-providers:
-  - provider: or
-    base_url: {fake.url}/api/v1/chat/completions
-    engine: openrouter
-    api: sk-upstream-key-1
-    model: [anthropic/claude-sonnet-4]
-    preferences: {{headers: {{X-Title: My App}}}}
-""")
+    gw = gateway_factory(config(provider("or", fake, path="/api/v1/chat/completions", engine="openrouter",
+                                         models=["anthropic/claude-sonnet-4"], preferences={"headers": {"X-Title": "My App"}})))
     client = gw.client()
     text, _ = stream_text(client, model="anthropic/claude-sonnet-4")
     assert text == "or says: hello"
@@ -155,18 +123,8 @@ providers:
 
 def test_openrouter_in_band_error_in_a_200_body_fails_over(fake_factory, gateway_factory):
     bad, good = fake_factory("or", flavour="openrouter"), fake_factory("b")
-    gw = gateway_factory(f"""
-providers:
-  - provider: or
-    base_url: {bad.url}/api/v1
-    engine: openrouter
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-  - provider: b
-    base_url: {good.url}/v1
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-""")
+    gw = gateway_factory(config(provider("or", bad, path="/api/v1", engine="openrouter", models=["gpt-4o"]),
+                                provider("b", good, models=["gpt-4o"])))
     bad.then(Reply(body={"choices": [{"message": {"content": ""}, "finish_reason": "error",
                                       "error": {"code": 502, "message": "provider unavailable"}}]}))
     answer = gw.client().chat.completions.create(model="gpt-4o", messages=MSG)
@@ -176,16 +134,8 @@ providers:
 
 def test_cloudflare_openai_compatible_endpoint_with_account_id(fake_factory, gateway_factory):
     fake = fake_factory("cf")
-    gw = gateway_factory(f"""
-providers:
-  - provider: cf
-    base_url: {fake.url}/client/v4
-    cf_account_id: acc123
-    engine: cloudflare
-    api: sk-upstream-key-1
-    model:
-      - '@cf/meta/llama-3.1-8b-instruct': llama-3.1-8b
-""")
+    gw = gateway_factory(config(provider("cf", fake, path="/client/v4", cf_account_id="acc123", engine="cloudflare",
+                                         models=[{"@cf/meta/llama-3.1-8b-instruct": "llama-3.1-8b"}])))
     client = gw.client()
     assert client.chat.completions.create(model="llama-3.1-8b", messages=MSG).choices[0].message.content == "cf says: hello"
     text, _ = stream_text(client, model="llama-3.1-8b")
@@ -199,14 +149,7 @@ def test_cloudflare_error_envelope_is_translated(fake_factory, gateway_factory):
     fake = fake_factory("cf")
     fake.then(Reply(status=400, error_body={"result": None, "success": False,
                                             "errors": [{"code": 5007, "message": "No such model @cf/foo/bar or task"}], "messages": []}))
-    gw = gateway_factory(f"""
-providers:
-  - provider: cf
-    base_url: {fake.url}/client/v4
-    cf_account_id: acc123
-    api: sk-upstream-key-1
-    model: ['@cf/foo/bar']
-""")
+    gw = gateway_factory(config(provider("cf", fake, path="/client/v4", cf_account_id="acc123", models=["@cf/foo/bar"])))
     with pytest.raises(openai.BadRequestError) as err:
         gw.client().chat.completions.create(model="@cf/foo/bar", messages=MSG)
     assert err.value.body["message"] == "No such model @cf/foo/bar or task"

@@ -10,34 +10,22 @@ import openai
 import pytest
 
 from shared.settings import Settings
+from tests.builders import CHAT_COMPLETIONS, config, gateway_key, provider
 from tests.fakes.openai_fake import Reply
 
 HI = [{"role": "user", "content": "hi"}]
 DEFAULT_KEYS = ("adminadmin", "temp_api_key", "temp_api_key_one")
 
 
-def two_providers(fake_a, fake_b, api_keys: str = "") -> str:
-    return f"""\
-providers:
-  - provider: a
-    base_url: {fake_a.url}/v1/chat/completions
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-  - provider: b
-    base_url: {fake_b.url}/v1/chat/completions
-    api: sk-upstream-key-1
-    model: [claude-3-5-sonnet]
-{api_keys}"""
+def two_providers(fake_a, fake_b, *keys: dict) -> dict:
+    """a serves gpt-4o, b claude-3-5-sonnet; gateway keys from the config as given (none: no section)."""
+    return config(provider("a", fake_a, path=CHAT_COMPLETIONS, models=["gpt-4o"]),
+                  provider("b", fake_b, path=CHAT_COMPLETIONS, models=["claude-3-5-sonnet"]),
+                  keys=keys)
 
 
-def one_provider(fake) -> str:
-    return f"""\
-providers:
-  - provider: a
-    base_url: {fake.url}/v1/chat/completions
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-"""
+def one_provider(fake, *keys: dict) -> dict:
+    return config(provider("a", fake, path=CHAT_COMPLETIONS, models=["gpt-4o"]), keys=keys)
 
 
 def status_for(gw, key: str) -> int:
@@ -107,7 +95,7 @@ def test_development_does_not_warn_about_the_admin_key(fake_factory, gateway_fac
 
 def test_env_keys_may_call_every_model_while_config_keys_are_restricted(fake_factory, gateway_factory):
     fake_a, fake_b = fake_factory("a"), fake_factory("b")
-    gw = gateway_factory(two_providers(fake_a, fake_b, "api_keys:\n  - api: sk-only-a\n    model: [a/*]\n"))
+    gw = gateway_factory(two_providers(fake_a, fake_b, gateway_key("sk-only-a", ["a/*"])))
     for key in DEFAULT_KEYS:
         client = gw.client(key)
         assert sorted(m.id for m in client.models.list().data) == ["claude-3-5-sonnet", "gpt-4o"]
@@ -119,7 +107,7 @@ def test_env_keys_may_call_every_model_while_config_keys_are_restricted(fake_fac
 
 def test_key_in_both_env_and_api_keys_keeps_the_config_restrictions(fake_factory, gateway_factory):
     fake_a, fake_b = fake_factory("a"), fake_factory("b")
-    gw = gateway_factory(two_providers(fake_a, fake_b, "api_keys:\n  - api: sk-team-key\n    model: [a/*]\n"),
+    gw = gateway_factory(two_providers(fake_a, fake_b, gateway_key("sk-team-key", ["a/*"])),
                          env={"TEMP_API_KEY": "sk-team-key"})
     client = gw.client("sk-team-key")
     assert [m.id for m in client.models.list().data] == ["gpt-4o"]
@@ -132,7 +120,7 @@ def test_key_in_both_env_and_api_keys_keeps_the_config_restrictions(fake_factory
 
 def test_admin_env_key_listed_in_api_keys_as_user_keeps_the_config_role(fake_factory, gateway_factory):
     fake = fake_factory("a")
-    gw = gateway_factory(one_provider(fake) + "api_keys:\n  - api: sk-shared-admin\n    role: user\n",
+    gw = gateway_factory(one_provider(fake, gateway_key("sk-shared-admin", role="user")),
                          env={"ADMIN_API_KEY": "sk-shared-admin"})
     assert status_for(gw, "sk-shared-admin") == 200
     assert gw.gateway.authenticate({"authorization": "Bearer sk-shared-admin"}).role == "user"

@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from shared.providers import gemini
+from tests.builders import config, provider
 from tests.fakes.gemini_fake import Call, FakeGoogle, GeminiReply
 
 SIG_1 = base64.b64encode(bytes([251, 255, 254, 250]) + b"thought-signature-one").decode()  # has '+', '/', '='
@@ -25,23 +26,20 @@ WEATHER_TOOL = {"type": "function", "function": {
 
 
 @pytest.fixture
-def google():
-    fake = FakeGoogle(keys=("gemini-key-1", "gemini-key-2")).start()
-    yield fake
-    fake.stop()
+def google(fake_factory):
+    return fake_factory(kind=FakeGoogle, keys=("gemini-key-1", "gemini-key-2"))
 
 
-def gateway(gateway_factory, fake: FakeGoogle, model: str = "gemini-2.5-flash", keys: str = "gemini-key-1", more: str = ""):
-    return gateway_factory(f"""
-providers:
-  - provider: g
-    base_url: {fake.url}/v1beta
-    api: {keys}
-    model: [{model}]
-    preferences:
-      api_key_schedule_algorithm: fixed_priority
-{more}
-""")
+def gateway(gateway_factory, fake: FakeGoogle, model: str = "gemini-2.5-flash", keys: str | list[str] = "gemini-key-1",
+            more: tuple[dict, ...] = ()):
+    """Provider g on the fake Gemini API serving ``model``, keys tried in order; ``more`` providers after it."""
+    return gateway_factory(config(provider("g", fake, path="/v1beta", api=keys, models=[model],
+                                           preferences={"api_key_schedule_algorithm": "fixed_priority"}), *more))
+
+
+def second_provider(fake: FakeGoogle) -> dict:
+    """g2: the same fake Gemini API with the other key, for failover."""
+    return provider("g2", fake, path="/v1beta", api="gemini-key-2", models=["gemini-2.5-flash"])
 
 
 def collect(stream) -> dict:
@@ -287,11 +285,7 @@ def test_candidate_cut_by_safety_without_content(google, gateway_factory):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_blocked_prompt_is_a_400_content_filter_without_failover(google, gateway_factory, stream):
-    gw = gateway(gateway_factory, google, more=f"""  - provider: g2
-    base_url: {google.url}/v1beta
-    api: gemini-key-2
-    model: [gemini-2.5-flash]
-""")
+    gw = gateway(gateway_factory, google, more=(second_provider(google),))
     google.then(GeminiReply(block_reason="PROHIBITED_CONTENT"))
     with pytest.raises(openai.BadRequestError) as info:
         answer = gw.client().chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "x"}], stream=stream)
@@ -305,11 +299,7 @@ def test_blocked_prompt_is_a_400_content_filter_without_failover(google, gateway
 # -- errors ----------------------------------------------------------------------------------------
 
 def test_invalid_argument_is_returned_to_the_client_without_failover(google, gateway_factory):
-    gw = gateway(gateway_factory, google, more=f"""  - provider: g2
-    base_url: {google.url}/v1beta
-    api: gemini-key-2
-    model: [gemini-2.5-flash]
-""")
+    gw = gateway(gateway_factory, google, more=(second_provider(google),))
     google.then(GeminiReply(status=400, error_body=[{"error": {"code": 400, "status": "INVALID_ARGUMENT",
                                                                "message": "The input token count (2000000) exceeds the maximum number of tokens allowed (1048576)."}}]))
     with pytest.raises(openai.BadRequestError) as info:
@@ -319,7 +309,7 @@ def test_invalid_argument_is_returned_to_the_client_without_failover(google, gat
 
 
 def test_bad_api_key_is_a_key_failure_and_the_next_key_is_used(google, gateway_factory):
-    gw = gateway(gateway_factory, google, keys="[wrong-key, gemini-key-2]")
+    gw = gateway(gateway_factory, google, keys=["wrong-key", "gemini-key-2"])
     answer = gw.client().chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}])
     assert answer.choices[0].message.content == "gemini says: hi"
     assert [r["key"] for r in google.requests] == ["wrong-key", "gemini-key-2"]
@@ -337,11 +327,7 @@ def test_resource_exhausted_gives_429_with_retry_after_from_retry_info(google, g
 
 @pytest.mark.parametrize("status", [503, 500, 403, 404])
 def test_unavailable_and_permission_errors_fail_over(google, gateway_factory, status):
-    gw = gateway(gateway_factory, google, more=f"""  - provider: g2
-    base_url: {google.url}/v1beta
-    api: gemini-key-2
-    model: [gemini-2.5-flash]
-""")
+    gw = gateway(gateway_factory, google, more=(second_provider(google),))
     google.then(GeminiReply(status=status))
     answer = gw.client().chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}])
     assert answer.choices[0].message.content == "gemini says: hi"
@@ -349,11 +335,7 @@ def test_unavailable_and_permission_errors_fail_over(google, gateway_factory, st
 
 
 def test_error_before_first_event_fails_over_in_stream_mode(google, gateway_factory):
-    gw = gateway(gateway_factory, google, more=f"""  - provider: g2
-    base_url: {google.url}/v1beta
-    api: gemini-key-2
-    model: [gemini-2.5-flash]
-""")
+    gw = gateway(gateway_factory, google, more=(second_provider(google),))
     google.then(GeminiReply(status=503, error_array=True))
     got = collect(gw.client().chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}], stream=True))
     assert got["content"] == "gemini says: hi"
@@ -391,12 +373,7 @@ def test_untranslatable_requests_are_400_before_any_upstream_call(google, gatewa
 
 
 def test_gemini_provider_without_model_list_discovers_its_chat_models(google, gateway_factory):
-    gw = gateway_factory(f"""
-providers:
-  - provider: gemini
-    base_url: {google.url}/v1beta
-    api: gemini-key-1
-""")
+    gw = gateway_factory(config(provider("gemini", google, path="/v1beta", api="gemini-key-1")))
     client = gw.client()
     assert sorted(m.id for m in client.models.list()) == ["gemini-2.5-flash", "gemini-2.5-pro"]  # not the embedding model
     answer = client.chat.completions.create(model="gemini-2.5-pro", messages=[{"role": "user", "content": "hi"}])

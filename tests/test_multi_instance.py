@@ -12,6 +12,7 @@ upstreams in this process.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -23,9 +24,12 @@ from typing import Iterator
 import httpx
 import pytest
 
+from tests.builders import CHAT_COMPLETIONS, config, gateway_key, provider
+from tests.conftest import FakeServers
 from tests.fakes.openai_fake import FakeOpenAI, Reply
 from tests.fakes.server import free_port
 from tests.fakes.upstash_bridge import UpstashBridge
+from tests.processes import stop_process
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,45 +37,22 @@ COOLDOWN = 2
 STORE_ENV = ("REDIS_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "KV_REST_API_URL", "KV_REST_API_TOKEN",
              "ENVIRONMENT", "CONFIG_PATH", "CONFIG_URL", "STORE_PREFIX")
 
-CONFIG = """
-providers:
-  - provider: rl
-    base_url: {main}/v1/chat/completions
-    api: sk-up
-    model: [m-rl]
-  - provider: rr1
-    base_url: {main}/v1/chat/completions
-    api: sk-up
-    model: [m-rr]
-  - provider: rr2
-    base_url: {main}/v1/chat/completions
-    api: sk-up
-    model: [m-rr]
-  - provider: cd1
-    base_url: {cd1}/v1/chat/completions
-    api: sk-up
-    model: [m-cd]
-  - provider: cd2
-    base_url: {main}/v1/chat/completions
-    api: sk-up
-    model: [m-cd]
-  - provider: kk
-    base_url: {kk}/v1/chat/completions
-    api: [sk-k1, sk-k2]
-    model: [m-k]
-api_keys:
-  - api: sk-rl
-    model: [m-rl]
-    preferences: {{RATE_LIMIT: 5/min}}
-  - api: sk-rr
-    model: [m-rr]
-    preferences: {{SCHEDULING_ALGORITHM: round_robin}}
-  - api: sk-cd
-    model: [m-cd]
-  - api: sk-k
-    model: [m-k]
-preferences: {{cooldown_period: {cooldown}}}
-"""
+
+def cluster_config(main: FakeOpenAI, cd1: FakeOpenAI, kk: FakeOpenAI) -> dict:
+    """One provider (or two) per proof; the gateway keys each reach the models of one proof."""
+    return config(
+        provider("rl", main, path=CHAT_COMPLETIONS, api="sk-up", models=["m-rl"]),
+        provider("rr1", main, path=CHAT_COMPLETIONS, api="sk-up", models=["m-rr"]),
+        provider("rr2", main, path=CHAT_COMPLETIONS, api="sk-up", models=["m-rr"]),
+        provider("cd1", cd1, path=CHAT_COMPLETIONS, api="sk-up", models=["m-cd"]),
+        provider("cd2", main, path=CHAT_COMPLETIONS, api="sk-up", models=["m-cd"]),
+        provider("kk", kk, path=CHAT_COMPLETIONS, api=["sk-k1", "sk-k2"], models=["m-k"]),
+        keys=[gateway_key("sk-rl", ["m-rl"], RATE_LIMIT="5/min"),
+              gateway_key("sk-rr", ["m-rr"], SCHEDULING_ALGORITHM="round_robin"),
+              gateway_key("sk-cd", ["m-cd"]),
+              gateway_key("sk-k", ["m-k"])],
+        cooldown_period=COOLDOWN,
+    )
 
 
 class Cluster:
@@ -84,16 +65,16 @@ class Cluster:
                               json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
 
 
-def start_gateways(env_extra: dict[str, str], config: str, logdir: str) -> tuple[list[subprocess.Popen], list[str]]:
+def start_gateways(env_extra: dict[str, str], config_text: str, logdir: str) -> tuple[list[subprocess.Popen], list[str]]:
     env = {k: v for k, v in os.environ.items() if k not in STORE_ENV}
-    env.update(env_extra, CONFIG_YAML=config, HOST="127.0.0.1", LOG_LEVEL="WARNING",
+    env.update(env_extra, CONFIG_YAML=config_text, HOST="127.0.0.1", LOG_LEVEL="WARNING",
                STORE_TIMEOUT_SECONDS="5")  # a loaded test machine must not push a shared store into degraded mode
     procs, urls = [], []
     for i in range(3):
         port = free_port()
-        log = open(os.path.join(logdir, f"gateway-{i}.log"), "wb")
-        procs.append(subprocess.Popen([sys.executable, "main.py"], cwd=ROOT, env={**env, "PORT": str(port)},
-                                      stdout=log, stderr=subprocess.STDOUT))
+        with open(os.path.join(logdir, f"gateway-{i}.log"), "wb") as log:  # the child keeps its own copy of the file
+            procs.append(subprocess.Popen([sys.executable, "main.py"], cwd=ROOT, env={**env, "PORT": str(port)},
+                                          stdout=log, stderr=subprocess.STDOUT))
         urls.append(f"http://127.0.0.1:{port}")
     deadline = time.time() + 30
     for proc, url in zip(procs, urls):
@@ -104,39 +85,25 @@ def start_gateways(env_extra: dict[str, str], config: str, logdir: str) -> tuple
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                stop(procs)
+                stop_process(*procs, timeout=5)
                 pytest.fail(f"a gateway did not start: {open(os.path.join(logdir, 'gateway-0.log')).read()[-2000:]}")
             time.sleep(0.05)
     return procs, urls
 
 
-def stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 @pytest.fixture(scope="module", params=["redis", "upstash"])
 def cluster(request, redis_server: RedisServer) -> Iterator[Cluster]:  # noqa: F811
-    main = FakeOpenAI("main", keys=("sk-up",)).start()
-    cd1 = FakeOpenAI("cd1", keys=("sk-up",)).start()
-    kk = FakeOpenAI("kk", keys=("sk-k1", "sk-k2")).start()
-    bridge = None
-    env = {"STORE_PREFIX": f"multi-{uuid.uuid4().hex[:8]}:"}
-    if request.param == "redis":
-        env["REDIS_URL"] = redis_server.url
-    else:
-        bridge = UpstashBridge(redis_server.port).start()
-        env.update(UPSTASH_REDIS_REST_URL=bridge.url, UPSTASH_REDIS_REST_TOKEN=bridge.token)
-    config = CONFIG.format(main=main.url, cd1=cd1.url, kk=kk.url, cooldown=COOLDOWN)
-    with tempfile.TemporaryDirectory() as logdir:
-        procs, urls = start_gateways(env, config, logdir)
+    with FakeServers() as fakes, tempfile.TemporaryDirectory() as logdir:
+        main = fakes("main", keys=("sk-up",))
+        cd1 = fakes("cd1", keys=("sk-up",))
+        kk = fakes("kk", keys=("sk-k1", "sk-k2"))
+        env = {"STORE_PREFIX": f"multi-{uuid.uuid4().hex[:8]}:"}
+        if request.param == "redis":
+            env["REDIS_URL"] = redis_server.url
+        else:
+            bridge = fakes(redis_server.port, kind=UpstashBridge)
+            env.update(UPSTASH_REDIS_REST_URL=bridge.url, UPSTASH_REDIS_REST_TOKEN=bridge.token)
+        procs, urls = start_gateways(env, json.dumps(cluster_config(main, cd1, kk)), logdir)
         try:
             for url in urls:
                 assert httpx.get(url + "/healthz").json()["store"] == request.param
@@ -147,11 +114,7 @@ def cluster(request, redis_server: RedisServer) -> Iterator[Cluster]:  # noqa: F
             yield c
             c.http.close()
         finally:
-            stop(procs)
-            for fake in (main, cd1, kk):
-                fake.stop()
-            if bridge is not None:
-                bridge.stop()
+            stop_process(*procs, timeout=5)
 
 
 def shared(response: httpx.Response) -> httpx.Response:

@@ -8,8 +8,9 @@ import httpx
 import openai
 import pytest
 
+from tests.builders import config, gateway_key, provider
+
 MSG = [{"role": "user", "content": "hi"}]
-KEY = "sk-upstream-key-1"
 
 
 def post(gw, key="sk-user", model="gpt-4o"):
@@ -17,21 +18,15 @@ def post(gw, key="sk-user", model="gpt-4o"):
                       json={"model": model, "messages": MSG})
 
 
-def one_provider(fake, keys: str = "", prefs: str = "", models: str = "[gpt-4o]", provider_prefs: str = "") -> str:
-    return f"""
-providers:
-  - provider: a
-    base_url: {fake.url}/v1
-    api: {KEY}
-    model: {models}{provider_prefs}
-api_keys:{keys or " []"}
-preferences: {{{prefs}}}
-"""
+def one_provider(fake, *keys: dict, models: tuple[str, ...] = ("gpt-4o",), provider_prefs: dict | None = None,
+                 **prefs) -> dict:
+    """Provider a serving ``models``, the given gateway keys, and global preferences."""
+    return config(provider("a", fake, models=list(models), preferences=provider_prefs), keys=keys, **prefs)
 
 
 def test_key_rate_limit_answers_429_with_retry_after_and_ratelimit_headers(fake_factory, gateway_factory):
     fake = fake_factory("a")
-    gw = gateway_factory(one_provider(fake, keys="\n  - api: sk-user\n    preferences: {RATE_LIMIT: 3/min}"))
+    gw = gateway_factory(one_provider(fake, gateway_key("sk-user", RATE_LIMIT="3/min")))
     ok = [post(gw) for _ in range(3)]
     assert [r.status_code for r in ok] == [200, 200, 200]
     assert [r.headers["x-ratelimit-remaining-requests"] for r in ok] == ["2", "1", "0"]
@@ -47,13 +42,13 @@ def test_key_rate_limit_answers_429_with_retry_after_and_ratelimit_headers(fake_
 
 def test_lowercase_rate_limit_spelling_is_enforced_too(fake_factory, gateway_factory):
     fake = fake_factory("a")
-    gw = gateway_factory(one_provider(fake, keys="\n  - api: sk-user\n    preferences: {rate_limit: 1/min}"))
+    gw = gateway_factory(one_provider(fake, gateway_key("sk-user", rate_limit="1/min")))
     assert [post(gw).status_code for _ in range(2)] == [200, 429]
 
 
 def test_every_window_must_pass_and_denied_requests_consume_nothing(fake_factory, gateway_factory):
     fake = fake_factory("a")
-    gw = gateway_factory(one_provider(fake, keys='\n  - api: sk-user\n    preferences: {RATE_LIMIT: "2/s,3/min"}'))
+    gw = gateway_factory(one_provider(fake, gateway_key("sk-user", RATE_LIMIT="2/s,3/min")))
     assert [post(gw).status_code for _ in range(3)] == [200, 200, 429]  # the 2/s window bites
     time.sleep(1.1)
     # The denied request above did not count against 3/min: one more is admitted, then 3/min bites.
@@ -64,7 +59,7 @@ def test_every_window_must_pass_and_denied_requests_consume_nothing(fake_factory
 
 def test_windows_slide(fake_factory, gateway_factory):
     fake = fake_factory("a")
-    gw = gateway_factory(one_provider(fake, keys="\n  - api: sk-user\n    preferences: {RATE_LIMIT: 2/1s}"))
+    gw = gateway_factory(one_provider(fake, gateway_key("sk-user", RATE_LIMIT="2/1s")))
     assert [post(gw).status_code for _ in range(3)] == [200, 200, 429]
     time.sleep(1.05)
     assert post(gw).status_code == 200
@@ -72,10 +67,8 @@ def test_windows_slide(fake_factory, gateway_factory):
 
 def test_per_model_limits_with_a_default_for_other_models(fake_factory, gateway_factory):
     fake = fake_factory("a", models=("gpt-4o", "cheap", "other"))
-    gw = gateway_factory(one_provider(fake, models="[gpt-4o, cheap, other]", keys="""
-  - api: sk-user
-    preferences:
-      RATE_LIMIT: {gpt-4o: 1/min, default: 2/min}"""))
+    gw = gateway_factory(one_provider(fake, gateway_key("sk-user", RATE_LIMIT={"gpt-4o": "1/min", "default": "2/min"}),
+                                      models=("gpt-4o", "cheap", "other")))
     assert [post(gw, model="gpt-4o").status_code for _ in range(2)] == [200, 429]
     assert [post(gw, model="cheap").status_code for _ in range(3)] == [200, 200, 429]
     assert [post(gw, model="other").status_code for _ in range(3)] == [200, 200, 429]  # default is per model
@@ -83,30 +76,20 @@ def test_per_model_limits_with_a_default_for_other_models(fake_factory, gateway_
 
 def test_rate_limits_are_per_key(fake_factory, gateway_factory):
     fake = fake_factory("a")
-    gw = gateway_factory(one_provider(fake, keys="""
-  - api: sk-one
-    preferences: {RATE_LIMIT: 1/min}
-  - api: sk-two
-    preferences: {RATE_LIMIT: 1/min}"""))
+    gw = gateway_factory(one_provider(fake, gateway_key("sk-one", RATE_LIMIT="1/min"), gateway_key("sk-two", RATE_LIMIT="1/min")))
     assert [post(gw, "sk-one").status_code, post(gw, "sk-two").status_code, post(gw, "sk-one").status_code] == [200, 200, 429]
 
 
 def test_global_rate_limit_is_shared_by_every_caller(fake_factory, gateway_factory):
     fake = fake_factory("a")
-    gw = gateway_factory(one_provider(fake, keys="\n  - api: sk-one\n  - api: sk-two", prefs="rate_limit: 2/min"))
+    gw = gateway_factory(one_provider(fake, gateway_key("sk-one"), gateway_key("sk-two"), rate_limit="2/min"))
     assert [post(gw, "sk-one").status_code, post(gw, "sk-two").status_code, post(gw, "temp_api_key").status_code] == [200, 200, 429]
 
 
 def test_api_key_rate_limit_spreads_load_over_upstream_keys_then_stops(fake_factory, gateway_factory):
     fake = fake_factory("a", keys=("sk-k1", "sk-k2"))
-    gw = gateway_factory(f"""
-providers:
-  - provider: a
-    base_url: {fake.url}/v1
-    api: [sk-k1, sk-k2]
-    model: [gpt-4o]
-    preferences: {{api_key_rate_limit: 1/min, api_key_schedule_algorithm: fixed_priority}}
-""")
+    gw = gateway_factory(config(provider("a", fake, api=["sk-k1", "sk-k2"], models=["gpt-4o"], preferences={
+        "api_key_rate_limit": "1/min", "api_key_schedule_algorithm": "fixed_priority"})))
     assert [post(gw, "temp_api_key").status_code for _ in range(2)] == [200, 200]
     assert [r["key"] for r in fake.requests] == ["sk-k1", "sk-k2"]  # k1 full: k2 used despite fixed priority
     third = post(gw, "temp_api_key")
@@ -116,7 +99,7 @@ providers:
 
 def test_api_key_rate_limit_per_model_map(fake_factory, gateway_factory):
     fake = fake_factory("a", models=("gpt-4o", "mini"))
-    gw = gateway_factory(one_provider(fake, models="[gpt-4o, mini]",
-                                      provider_prefs="\n    preferences: {api_key_rate_limit: {gpt-4o: 1/min, default: 2/min}}"))
+    gw = gateway_factory(one_provider(fake, models=("gpt-4o", "mini"),
+                                      provider_prefs={"api_key_rate_limit": {"gpt-4o": "1/min", "default": "2/min"}}))
     assert [post(gw, "temp_api_key", "gpt-4o").status_code for _ in range(2)] == [200, 503]
     assert [post(gw, "temp_api_key", "mini").status_code for _ in range(3)] == [200, 200, 503]

@@ -8,12 +8,7 @@ import httpx
 import openai
 import pytest
 
-from shared.app import create_app
-from shared.config import parse_config_text
-from shared.settings import Settings
-from tests.conftest import RunningGateway
-from tests.fakes.openai_fake import FakeOpenAI
-from tests.fakes.server import ThreadServer
+from tests.builders import CHAT_COMPLETIONS, config, gateway_key, provider
 
 ADMIN = "adminadmin"
 ONLY_A = "sk-gw-only-a-3141"
@@ -23,30 +18,14 @@ AUTH = {"authorization": f"Bearer {ADMIN}"}
 
 
 @pytest.fixture(scope="module")
-def setup():
+def setup(module_fake_factory, module_gateway_factory):
     """Two fake upstreams and one gateway (MAX_REQUEST_BYTES=4096) shared by the module."""
-    fake_a, fake_b = FakeOpenAI("a").start(), FakeOpenAI("b").start()
-    app = create_app(Settings.from_env({"MAX_REQUEST_BYTES": str(LIMIT)}), parse_config_text(f"""\
-providers:
-  - provider: a
-    base_url: {fake_a.url}/v1/chat/completions
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-  - provider: b
-    base_url: {fake_b.url}/v1/chat/completions
-    api: sk-upstream-key-1
-    model: [claude-3-5-sonnet]
-api_keys:
-  - api: {ONLY_A}
-    model: [a/*]
-""", "test-config", {}))
-    server = ThreadServer(app).start()
-    try:
-        yield RunningGateway(server, app), (fake_a, fake_b)
-    finally:
-        server.stop()
-        fake_a.stop()
-        fake_b.stop()
+    fake_a, fake_b = module_fake_factory("a"), module_fake_factory("b")
+    gateway = module_gateway_factory(config(provider("a", fake_a, path=CHAT_COMPLETIONS, models=["gpt-4o"]),
+                                            provider("b", fake_b, path=CHAT_COMPLETIONS, models=["claude-3-5-sonnet"]),
+                                            keys=[gateway_key(ONLY_A, ["a/*"])]),
+                                     env={"MAX_REQUEST_BYTES": str(LIMIT)})
+    return gateway, (fake_a, fake_b)
 
 
 @pytest.fixture

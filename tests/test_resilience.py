@@ -8,33 +8,23 @@ import httpx
 import openai
 import pytest
 
+from tests.builders import UPSTREAM_KEY as KEY
+from tests.builders import config, gateway_key, provider
 from tests.fakes.openai_fake import Reply
 from tests.fakes.server import free_port
 
 MSG = [{"role": "user", "content": "hi"}]
-KEY = "sk-upstream-key-1"
 
 
 def ask(client, **kw):
     return client.chat.completions.create(model="gpt-4o", messages=MSG, **kw)
 
 
-def two_channels(a, b, key_prefs: str = "", prefs: str = "", a_prefs: str = "") -> str:
-    return f"""
-providers:
-  - provider: a
-    base_url: {a.url}/v1
-    api: {KEY}
-    model: [gpt-4o]{a_prefs}
-  - provider: b
-    base_url: {b.url}/v1
-    api: {KEY}
-    model: [gpt-4o]
-api_keys:
-  - api: sk-user
-    preferences: {{{key_prefs}}}
-preferences: {{{prefs}}}
-"""
+def two_channels(a, b, key_prefs: dict | None = None, a_prefs: dict | None = None, **prefs) -> dict:
+    """Providers a then b, both serving gpt-4o with KEY; gateway key sk-user; global preferences."""
+    return config(provider("a", a, api=KEY, models=["gpt-4o"], preferences=a_prefs),
+                  provider("b", b, api=KEY, models=["gpt-4o"]),
+                  keys=[gateway_key("sk-user", **(key_prefs or {}))], **prefs)
 
 
 @pytest.fixture
@@ -68,22 +58,9 @@ def test_connection_refused_and_timeout_move_on(fake_factory, gateway_factory):
     dead = f"http://127.0.0.1:{free_port()}"
     staller = fake_factory("a")
     staller.default = Reply(stall=5)
-    gw = gateway_factory(f"""
-providers:
-  - provider: dead
-    base_url: {dead}/v1
-    api: {KEY}
-    model: [gpt-4o]
-  - provider: slow
-    base_url: {staller.url}/v1
-    api: {KEY}
-    model: [gpt-4o]
-    preferences: {{model_timeout: {{gpt-4o: 0.5}}}}
-  - provider: b
-    base_url: {b.url}/v1
-    api: {KEY}
-    model: [gpt-4o]
-""")
+    gw = gateway_factory(config(provider("dead", dead, api=KEY, models=["gpt-4o"]),
+                                provider("slow", staller, api=KEY, models=["gpt-4o"], preferences={"model_timeout": {"gpt-4o": 0.5}}),
+                                provider("b", b, api=KEY, models=["gpt-4o"])))
     started = time.time()
     raw = gw.client().chat.completions.with_raw_response.create(model="gpt-4o", messages=MSG)
     assert raw.parse().choices[0].message.content == "b says: hi"
@@ -109,7 +86,7 @@ def test_request_errors_from_upstream_are_returned_at_once_without_retry(ab, gat
 def test_auto_retry_false_makes_a_single_attempt(ab, gateway_factory):
     a, b = ab
     a.then(Reply(status=500))
-    gw = gateway_factory(two_channels(a, b, key_prefs="AUTO_RETRY: false"))
+    gw = gateway_factory(two_channels(a, b, key_prefs={"AUTO_RETRY": False}))
     with pytest.raises(openai.APIStatusError) as err:
         ask(gw.client("sk-user"))
     assert err.value.status_code == 502 and len(b.requests) == 0
@@ -119,12 +96,8 @@ def test_auto_retry_integer_caps_the_number_of_attempts(fake_factory, gateway_fa
     fakes = [fake_factory(n) for n in "abc"]
     for f in fakes:
         f.default = Reply(status=500)
-    providers = "".join(f"""
-  - provider: {f.name}
-    base_url: {f.url}/v1
-    api: {KEY}
-    model: [gpt-4o]""" for f in fakes)
-    gw = gateway_factory(f"providers:{providers}\napi_keys:\n  - api: sk-user\n    preferences: {{AUTO_RETRY: 2}}\n")
+    gw = gateway_factory(config(*(provider(f.name, f, api=KEY, models=["gpt-4o"]) for f in fakes),
+                                keys=[gateway_key("sk-user", AUTO_RETRY=2)]))
     with pytest.raises(openai.APIStatusError):
         ask(gw.client("sk-user"))
     assert [len(f.requests) for f in fakes] == [1, 1, 0]
@@ -148,7 +121,7 @@ def test_all_channels_failing_gives_502_with_reasons_and_no_upstream_key(ab, gat
 def test_all_channels_timing_out_gives_504(ab, gateway_factory):
     a, b = ab
     a.default = b.default = Reply(stall=3)
-    gw = gateway_factory(two_channels(a, b, prefs="model_timeout: {default: 0.4}"))
+    gw = gateway_factory(two_channels(a, b, model_timeout={"default": 0.4}))
     with pytest.raises(openai.APIStatusError) as err:
         ask(gw.client("sk-user"))
     assert err.value.status_code == 504 and err.value.body["code"] == "timeout"
@@ -167,7 +140,7 @@ def test_all_channels_rate_limited_gives_429_with_retry_after(ab, gateway_factor
 def test_failed_channel_is_skipped_during_its_cooldown_and_used_again_after(ab, gateway_factory):
     a, b = ab
     a.then(Reply(status=500))
-    gw = gateway_factory(two_channels(a, b, prefs="cooldown_period: 1.5"))
+    gw = gateway_factory(two_channels(a, b, cooldown_period=1.5))
     client = gw.client("sk-user")
     assert ask(client).choices[0].message.content == "b says: hi"  # a failed, b answered
     for _ in range(3):
@@ -180,7 +153,7 @@ def test_failed_channel_is_skipped_during_its_cooldown_and_used_again_after(ab, 
 def test_cooled_channel_is_still_tried_as_a_last_resort(ab, gateway_factory):
     a, b = ab
     a.then(Reply(status=500))
-    gw = gateway_factory(two_channels(a, b, prefs="cooldown_period: 60"))
+    gw = gateway_factory(two_channels(a, b, cooldown_period=60))
     client = gw.client("sk-user")
     ask(client)
     b.then(Reply(status=500))
@@ -190,14 +163,7 @@ def test_cooled_channel_is_still_tried_as_a_last_resort(ab, gateway_factory):
 def test_cooldown_is_not_applied_to_the_only_candidate(fake_factory, gateway_factory):
     a = fake_factory("a")
     a.then(Reply(status=500))
-    gw = gateway_factory(f"""
-providers:
-  - provider: a
-    base_url: {a.url}/v1
-    api: {KEY}
-    model: [gpt-4o]
-preferences: {{cooldown_period: 60}}
-""")
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"]), cooldown_period=60))
     with pytest.raises(openai.APIStatusError):
         ask(gw.client())
     assert ask(gw.client()).choices[0].message.content == "a says: hi"
@@ -207,7 +173,7 @@ preferences: {{cooldown_period: 60}}
 def test_cooldown_period_zero_disables_cooldown(ab, gateway_factory):
     a, b = ab
     a.then(Reply(status=500))
-    gw = gateway_factory(two_channels(a, b, prefs="cooldown_period: 0"))
+    gw = gateway_factory(two_channels(a, b, cooldown_period=0))
     ask(gw.client("sk-user"))
     assert ask(gw.client("sk-user")).choices[0].message.content == "a says: hi"
 
@@ -215,7 +181,7 @@ def test_cooldown_period_zero_disables_cooldown(ab, gateway_factory):
 def test_provider_cooldown_period_overrides_the_global_one(ab, gateway_factory):
     a, b = ab
     a.then(Reply(status=500))
-    gw = gateway_factory(two_channels(a, b, prefs="cooldown_period: 600", a_prefs="\n    preferences: {cooldown_period: 0.5}"))
+    gw = gateway_factory(two_channels(a, b, a_prefs={"cooldown_period": 0.5}, cooldown_period=600))
     ask(gw.client("sk-user"))
     time.sleep(0.7)
     assert ask(gw.client("sk-user")).choices[0].message.content == "a says: hi"
@@ -223,14 +189,8 @@ def test_provider_cooldown_period_overrides_the_global_one(ab, gateway_factory):
 
 def test_bad_upstream_key_is_cooled_and_the_next_key_is_used(fake_factory, gateway_factory):
     fake = fake_factory("a", keys=("sk-good",))
-    gw = gateway_factory(f"""
-providers:
-  - provider: a
-    base_url: {fake.url}/v1
-    api: [sk-revoked, sk-good]
-    model: [gpt-4o]
-    preferences: {{api_key_cooldown_period: 60, api_key_schedule_algorithm: fixed_priority}}
-""")
+    gw = gateway_factory(config(provider("a", fake, api=["sk-revoked", "sk-good"], models=["gpt-4o"], preferences={
+        "api_key_cooldown_period": 60, "api_key_schedule_algorithm": "fixed_priority"})))
     client = gw.client()
     assert ask(client).choices[0].message.content == "a says: hi"
     assert [r["key"] for r in fake.requests] == ["sk-revoked", "sk-good"]
@@ -242,14 +202,8 @@ providers:
 def test_retry_after_429_cools_that_upstream_key_for_that_long(fake_factory, gateway_factory):
     fake = fake_factory("a", keys=("sk-k1", "sk-k2"))
     fake.then(Reply(status=429, headers={"retry-after": "1"}))
-    gw = gateway_factory(f"""
-providers:
-  - provider: a
-    base_url: {fake.url}/v1
-    api: [sk-k1, sk-k2]
-    model: [gpt-4o]
-    preferences: {{api_key_schedule_algorithm: fixed_priority}}
-""")
+    gw = gateway_factory(config(provider("a", fake, api=["sk-k1", "sk-k2"], models=["gpt-4o"],
+                                         preferences={"api_key_schedule_algorithm": "fixed_priority"})))
     client = gw.client()
     ask(client)
     assert [r["key"] for r in fake.requests] == ["sk-k1", "sk-k2"]
@@ -263,13 +217,7 @@ providers:
 def test_single_key_told_to_back_off_answers_429_without_calling_upstream(fake_factory, gateway_factory):
     fake = fake_factory("a")
     fake.then(Reply(status=429, headers={"retry-after": "30"}))
-    gw = gateway_factory(f"""
-providers:
-  - provider: a
-    base_url: {fake.url}/v1
-    api: {KEY}
-    model: [gpt-4o]
-""")
+    gw = gateway_factory(config(provider("a", fake, api=KEY, models=["gpt-4o"])))
     with pytest.raises(openai.RateLimitError):
         ask(gw.client())
     r = httpx.post(gw.url + "/v1/chat/completions", headers={"authorization": "Bearer temp_api_key"},
@@ -281,15 +229,8 @@ providers:
 def test_model_timeout_uses_the_longest_matching_prefix(fake_factory, gateway_factory):
     fake = fake_factory("a", models=("gpt-4o", "gpt-4o-mini"))
     fake.default = Reply(stall=1.0)
-    gw = gateway_factory(f"""
-providers:
-  - provider: a
-    base_url: {fake.url}/v1
-    api: {KEY}
-    model: [gpt-4o, gpt-4o-mini]
-preferences:
-  model_timeout: {{gpt-4o: 0.3, gpt-4o-mini: 3, default: 0.1}}
-""")
+    gw = gateway_factory(config(provider("a", fake, api=KEY, models=["gpt-4o", "gpt-4o-mini"]),
+                                model_timeout={"gpt-4o": 0.3, "gpt-4o-mini": 3, "default": 0.1}))
     client = gw.client()
     with pytest.raises(openai.APIStatusError) as err:
         ask(client)
@@ -301,7 +242,7 @@ preferences:
 def test_error_trigger_in_the_answer_counts_as_a_failure(ab, gateway_factory):
     a, b = ab
     a.then(Reply(text="Sorry, upstream quota exhausted today"), Reply(text="Sorry, upstream quota exhausted today"))
-    gw = gateway_factory(two_channels(a, b, prefs="error_triggers: [quota exhausted]"))
+    gw = gateway_factory(two_channels(a, b, error_triggers=["quota exhausted"]))
     assert ask(gw.client("sk-user")).choices[0].message.content == "b says: hi"
     text = "".join(c.choices[0].delta.content or "" for c in ask(gw.client("sk-user"), stream=True) if c.choices)
     assert text == "b says: hi"

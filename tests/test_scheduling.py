@@ -7,6 +7,8 @@ from collections import Counter
 
 import pytest
 
+from tests.builders import config, gateway_key, provider
+
 MSG = [{"role": "user", "content": "hi"}]
 
 
@@ -23,47 +25,27 @@ def abc(fake_factory):
     return [fake_factory(name) for name in "abc"]
 
 
-def config(fakes, algorithm: str, rules: str = "[gpt-4o]") -> str:
-    providers = "".join(f"""
-  - provider: {f.name}
-    base_url: {f.url}/v1
-    api: sk-upstream-key-1
-    model: [gpt-4o]""" for f in fakes)
-    return f"""
-providers:{providers}
-api_keys:
-  - api: sk-user
-    model: {rules}
-    preferences:
-      SCHEDULING_ALGORITHM: {algorithm}
-"""
+def scheduled(fakes, algorithm: str, rules: list | None = None) -> dict:
+    """A provider per fake, all serving gpt-4o, and key sk-user scheduling them with ``algorithm``."""
+    return config(*(provider(f.name, f, models=["gpt-4o"]) for f in fakes),
+                  keys=[gateway_key("sk-user", rules or ["gpt-4o"], SCHEDULING_ALGORITHM=algorithm)])
 
 
 def test_fixed_priority_always_starts_with_the_first_candidate(abc, gateway_factory):
-    gw = gateway_factory(config(abc, "fixed_priority"))
+    gw = gateway_factory(scheduled(abc, "fixed_priority"))
     assert served_by(gw.client("sk-user"), 6) == ["a"] * 6
 
 
 def test_round_robin_rotates_the_starting_channel_by_one_per_request(abc, gateway_factory):
-    gw = gateway_factory(config(abc, "round_robin"))
+    gw = gateway_factory(scheduled(abc, "round_robin"))
     assert served_by(gw.client("sk-user"), 7) == ["a", "b", "c", "a", "b", "c", "a"]
 
 
 def test_round_robin_position_is_per_key_and_model(fake_factory, gateway_factory):
     fakes = [fake_factory(n, models=("gpt-4o", "other")) for n in "ab"]
-    providers = "".join(f"""
-  - provider: {f.name}
-    base_url: {f.url}/v1
-    api: sk-upstream-key-1
-    model: [gpt-4o, other]""" for f in fakes)
-    gw = gateway_factory(f"""
-providers:{providers}
-api_keys:
-  - api: sk-one
-    preferences: {{SCHEDULING_ALGORITHM: round_robin}}
-  - api: sk-two
-    preferences: {{SCHEDULING_ALGORITHM: round_robin}}
-""")
+    gw = gateway_factory(config(*(provider(f.name, f, models=["gpt-4o", "other"]) for f in fakes),
+                                keys=[gateway_key("sk-one", SCHEDULING_ALGORITHM="round_robin"),
+                                      gateway_key("sk-two", SCHEDULING_ALGORITHM="round_robin")]))
     one, two = gw.client("sk-one"), gw.client("sk-two")
     assert served_by(one, 1) == ["a"]
     assert served_by(two, 1) == ["a"]  # another key starts its own rotation
@@ -72,7 +54,7 @@ api_keys:
 
 
 def test_weighted_round_robin_gives_exactly_five_three_two_in_ten_requests_smoothly(abc, gateway_factory):
-    gw = gateway_factory(config(abc, "weighted_round_robin", "[{a/*: 5}, {b/*: 3}, {c/*: 2}]"))
+    gw = gateway_factory(scheduled(abc, "weighted_round_robin", [{"a/*": 5}, {"b/*": 3}, {"c/*": 2}]))
     order = served_by(gw.client("sk-user"), 20)
     assert Counter(order[:10]) == {"a": 5, "b": 3, "c": 2}
     assert Counter(order[10:]) == {"a": 5, "b": 3, "c": 2}
@@ -82,32 +64,29 @@ def test_weighted_round_robin_gives_exactly_five_three_two_in_ten_requests_smoot
 
 
 def test_weighted_round_robin_treats_unweighted_channels_as_weight_one(abc, gateway_factory):
-    gw = gateway_factory(config(abc, "weighted_round_robin", "[{a/*: 2}, b/*, c/*]"))
+    gw = gateway_factory(scheduled(abc, "weighted_round_robin", [{"a/*": 2}, "b/*", "c/*"]))
     assert Counter(served_by(gw.client("sk-user"), 8)) == {"a": 4, "b": 2, "c": 2}
 
 
 def test_lottery_draws_in_proportion_to_weight(abc, gateway_factory):
-    gw = gateway_factory(config(abc, "lottery", "[{a/*: 6}, {b/*: 3}, {c/*: 1}]"))
+    gw = gateway_factory(scheduled(abc, "lottery", [{"a/*": 6}, {"b/*": 3}, {"c/*": 1}]))
     counts = Counter(served_by(gw.client("sk-user"), 300))
     # Expected 180/90/30; bounds are > 4 standard deviations wide.
     assert 140 <= counts["a"] <= 220 and 55 <= counts["b"] <= 125 and 8 <= counts["c"] <= 55
 
 
 def test_random_uses_every_channel_roughly_evenly(abc, gateway_factory):
-    gw = gateway_factory(config(abc, "random"))
+    gw = gateway_factory(scheduled(abc, "random"))
     counts = Counter(served_by(gw.client("sk-user"), 240))
     assert set(counts) == {"a", "b", "c"} and all(50 <= v <= 110 for v in counts.values())
 
 
-def keys_config(fake, schedule: str) -> str:
-    return f"""
-providers:
-  - provider: a
-    base_url: {fake.url}/v1
-    api: [sk-upstream-key-1, sk-upstream-key-2, sk-upstream-key-3]
-    model: [gpt-4o]
-    preferences: {{api_key_schedule_algorithm: {schedule}}}
-"""
+UPSTREAM_KEYS = ["sk-upstream-key-1", "sk-upstream-key-2", "sk-upstream-key-3"]
+
+
+def keys_config(fake, schedule: str) -> dict:
+    return config(provider("a", fake, api=UPSTREAM_KEYS, models=["gpt-4o"],
+                           preferences={"api_key_schedule_algorithm": schedule}))
 
 
 def test_upstream_keys_rotate_round_robin_by_default(fake_factory, gateway_factory):

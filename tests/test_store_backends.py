@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Awaitable, Callable
 
 import pytest
 
@@ -40,10 +40,8 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def bridge(redis_server: RedisServer) -> Iterator[UpstashBridge]:  # noqa: F811
-    b = UpstashBridge(redis_server.port).start()
-    yield b
-    b.stop()
+def bridge(redis_server: RedisServer, module_fake_factory) -> UpstashBridge:  # noqa: F811
+    return module_fake_factory(redis_server.port, kind=UpstashBridge)
 
 
 class Backend:

@@ -15,6 +15,7 @@ from typing import Iterator
 import httpx
 import pytest
 
+from tests.builders import CHAT_COMPLETIONS, config, gateway_key, provider
 from tests.fakes.server import free_port
 from tests.fakes.upstash_bridge import UpstashBridge
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
@@ -22,21 +23,10 @@ from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture
 BUDGET = 0.3
 
 
-def config(fake_url: str, extra: str = "") -> str:
-    return f"""
-providers:
-  - provider: a
-    base_url: {fake_url}/v1/chat/completions
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-api_keys:
-  - api: sk-limited
-    model: [gpt-4o]
-    preferences: {{RATE_LIMIT: 100/min}}
-  - api: sk-free
-    model: [gpt-4o]
-{extra}
-"""
+def limited(fake, **prefs) -> dict:
+    """Provider a; gateway key sk-limited has a rate limit (so it needs the store), sk-free none."""
+    return config(provider("a", fake, path=CHAT_COMPLETIONS, models=["gpt-4o"]),
+                  keys=[gateway_key("sk-limited", ["gpt-4o"], RATE_LIMIT="100/min"), gateway_key("sk-free", ["gpt-4o"])], **prefs)
 
 
 def chat(url: str, key: str = "sk-limited") -> httpx.Response:
@@ -73,7 +63,7 @@ def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 @pytest.mark.parametrize("kind", ["redis", "upstash"])
 def test_a_closed_port_degrades_and_warns_once(kind, fake_factory, gateway_factory, caplog) -> None:
     fake = fake_factory("a")
-    gw = gateway_factory(config(fake.url), env=store_env(kind, free_port()))
+    gw = gateway_factory(limited(fake), env=store_env(kind, free_port()))
     caplog.set_level(logging.WARNING, logger="gateway")
     for key in ("sk-limited", "sk-free", "sk-limited"):
         started = time.monotonic()
@@ -90,7 +80,7 @@ def test_a_closed_port_degrades_and_warns_once(kind, fake_factory, gateway_facto
 @pytest.mark.parametrize("kind", ["redis", "upstash"])
 def test_a_hanging_store_costs_one_time_budget(kind, blackhole, fake_factory, gateway_factory, caplog) -> None:
     fake = fake_factory("a")
-    gw = gateway_factory(config(fake.url), env=store_env(kind, blackhole))
+    gw = gateway_factory(limited(fake), env=store_env(kind, blackhole))
     caplog.set_level(logging.WARNING, logger="gateway")
     first = chat(gw.url)
     assert first.status_code == 200 and first.headers["x-gateway-store"] == "degraded"
@@ -102,14 +92,11 @@ def test_a_hanging_store_costs_one_time_budget(kind, blackhole, fake_factory, ga
 
 
 def test_an_upstash_token_rejected_degrades(redis_server, fake_factory, gateway_factory) -> None:  # noqa: F811
-    bridge = UpstashBridge(redis_server.port).start()
-    try:
-        fake = fake_factory("a")
-        env = {"UPSTASH_REDIS_REST_URL": bridge.url, "UPSTASH_REDIS_REST_TOKEN": "not-the-token", "STORE_TIMEOUT_SECONDS": "5"}
-        r = chat(gateway_factory(config(fake.url), env=env).url)
-        assert r.status_code == 200 and r.headers["x-gateway-store"] == "degraded"
-    finally:
-        bridge.stop()
+    bridge = fake_factory(redis_server.port, kind=UpstashBridge)
+    fake = fake_factory("a")
+    env = {"UPSTASH_REDIS_REST_URL": bridge.url, "UPSTASH_REDIS_REST_TOKEN": "not-the-token", "STORE_TIMEOUT_SECONDS": "5"}
+    r = chat(gateway_factory(limited(fake), env=env).url)
+    assert r.status_code == 200 and r.headers["x-gateway-store"] == "degraded"
 
 
 def test_the_store_is_used_again_after_it_comes_back(fake_factory, gateway_factory) -> None:
@@ -117,7 +104,7 @@ def test_the_store_is_used_again_after_it_comes_back(fake_factory, gateway_facto
     try:
         fake = fake_factory("a")
         env = {"REDIS_URL": server.url, "STORE_TIMEOUT_SECONDS": "2", "STORE_RETRY_SECONDS": "0.5"}
-        gw = gateway_factory(config(fake.url), env=env)
+        gw = gateway_factory(limited(fake), env=env)
         assert "x-gateway-store" not in chat(gw.url).headers
         server.stop()
         assert chat(gw.url).headers["x-gateway-store"] == "degraded"
@@ -132,7 +119,7 @@ def test_the_store_is_used_again_after_it_comes_back(fake_factory, gateway_facto
 
 def test_fail_closed_denies_rate_limited_requests_only(fake_factory, gateway_factory) -> None:
     fake = fake_factory("a")
-    gw = gateway_factory(config(fake.url, "preferences: {rate_limit_fail_closed: true}"), env=store_env("redis", free_port()))
+    gw = gateway_factory(limited(fake, rate_limit_fail_closed=True), env=store_env("redis", free_port()))
     denied = chat(gw.url, "sk-limited")
     assert denied.status_code == 503 and denied.headers["x-gateway-store"] == "degraded"
     assert denied.json()["error"]["code"] == "store_unavailable"

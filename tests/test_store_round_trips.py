@@ -16,11 +16,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import Iterator
 
 import pytest
 
 from shared.store.lua import SCRIPTS
+from tests.builders import CHAT_COMPLETIONS, config, gateway_key, provider
 from tests.fakes.openai_fake import FakeOpenAI, Reply
 from tests.fakes.upstash_bridge import UpstashBridge
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
@@ -103,7 +103,7 @@ class Wire:
 
 
 @pytest.fixture(params=["redis", "upstash"])
-def wire(request, redis_server: RedisServer) -> Iterator[tuple[Wire, dict[str, str]]]:  # noqa: F811
+def wire(request, redis_server: RedisServer, fake_factory) -> tuple[Wire, dict[str, str]]:  # noqa: F811
     env = {"STORE_PREFIX": f"rt-{uuid.uuid4().hex[:8]}:", "STORE_TIMEOUT_SECONDS": "5"}
     client = redis_server.client()
     for script in SCRIPTS.values():  # the warm path: scripts cached (the NOSCRIPT path is in test_store_backends)
@@ -112,38 +112,23 @@ def wire(request, redis_server: RedisServer) -> Iterator[tuple[Wire, dict[str, s
     if request.param == "redis":
         env["REDIS_URL"] = redis_server.url
     else:
-        bridge = UpstashBridge(redis_server.port).start()
+        bridge = fake_factory(redis_server.port, kind=UpstashBridge)
         env.update(UPSTASH_REDIS_REST_URL=bridge.url, UPSTASH_REDIS_REST_TOKEN=bridge.token)
-    yield Wire(request.param, redis_server, bridge), env
-    if bridge is not None:
-        bridge.stop()
+    return Wire(request.param, redis_server, bridge), env
 
 
-def config(a: FakeOpenAI, b: FakeOpenAI) -> str:
-    return f"""
-providers:
-  - provider: a
-    base_url: {a.url}/v1/chat/completions
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-    preferences: {{api_key_rate_limit: 100/min}}
-  - provider: b
-    base_url: {b.url}/v1/chat/completions
-    api: sk-upstream-key-1
-    model: [gpt-4o]
-api_keys:
-  - api: sk-user
-    model: [gpt-4o]
-    preferences: {{RATE_LIMIT: 100/min}}
-preferences: {{rate_limit: 1000/min}}
-"""
+def limited(a: FakeOpenAI, b: FakeOpenAI) -> dict:
+    """Two channels and a limit at every level (provider key, gateway key, global): every store path is taken."""
+    return config(provider("a", a, path=CHAT_COMPLETIONS, models=["gpt-4o"], preferences={"api_key_rate_limit": "100/min"}),
+                  provider("b", b, path=CHAT_COMPLETIONS, models=["gpt-4o"]),
+                  keys=[gateway_key("sk-user", ["gpt-4o"], RATE_LIMIT="100/min")], rate_limit="1000/min")
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_one_store_call_before_the_upstream_and_at_most_one_after(wire, fake_factory, gateway_factory, stream: bool) -> None:
     recorder, env = wire
     a, b = fake_factory("a"), fake_factory("b")
-    gw = gateway_factory(config(a, b), env=env)
+    gw = gateway_factory(limited(a, b), env=env)
     client = gw.client("sk-user")
     messages = [{"role": "user", "content": "hi"}]
     client.chat.completions.create(model="gpt-4o", messages=messages)  # warm up: connections, script cache
@@ -169,7 +154,7 @@ def test_one_store_call_before_the_upstream_and_at_most_one_after(wire, fake_fac
 def test_a_failure_adds_exactly_one_mark_failure(wire, fake_factory, gateway_factory) -> None:
     recorder, env = wire
     a, b = fake_factory("a"), fake_factory("b")
-    gw = gateway_factory(config(a, b), env=env)
+    gw = gateway_factory(limited(a, b), env=env)
     client = gw.client("sk-user")
     messages = [{"role": "user", "content": "hi"}]
     client.chat.completions.create(model="gpt-4o", messages=messages)

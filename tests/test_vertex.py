@@ -18,6 +18,7 @@ import openai
 import pytest
 
 from shared.providers import google_auth, vertex
+from tests.builders import config, provider
 from tests.fakes.gemini_fake import Call, FakeGoogle, GeminiReply, make_service_account
 from tests.test_gemini import WEATHER_TOOL, collect
 
@@ -33,28 +34,22 @@ def account():
 
 
 @pytest.fixture
-def google(account):
+def google(account, fake_factory):
     google_auth.reset()
-    fake = FakeGoogle(accounts={EMAIL: account[1]}).start()
-    yield fake
-    fake.stop()
+    yield fake_factory(kind=FakeGoogle, accounts={EMAIL: account[1]})
     google_auth.reset()
 
 
-def provider(fake: FakeGoogle, name: str = "vx", region: str = "us-east5", models: str = f"[gemini-2.5-flash, gemini-3-pro-preview, '{CLAUDE}']") -> str:
-    region_line = f"\n    region: {region}" if region else ""
-    return f"""  - provider: {name}
-    base_url: {fake.url}
-    project_id: test-project
-    client_email: {EMAIL}
-    private_key: ${{VERTEX_PRIVATE_KEY}}
-    token_uri: {fake.url}/token{region_line}
-    model: {models}
-"""
+def vertex_provider(fake: FakeGoogle, name: str = "vx", region: str = "us-east5") -> dict:
+    """A Vertex provider signing with the service account whose key is in $VERTEX_PRIVATE_KEY
+    (an empty region is left unset: the gateway's default applies)."""
+    return provider(name, fake, path="", api=None, models=["gemini-2.5-flash", "gemini-3-pro-preview", CLAUDE],
+                    project_id="test-project", client_email=EMAIL, private_key="${VERTEX_PRIVATE_KEY}",
+                    token_uri=f"{fake.url}/token", region=region or None)
 
 
-def gateway(gateway_factory, fake: FakeGoogle, account, *providers: str):
-    return gateway_factory("providers:\n" + "".join(providers or (provider(fake),)), env={"VERTEX_PRIVATE_KEY": account[0]})
+def gateway(gateway_factory, fake: FakeGoogle, account, *providers: dict):
+    return gateway_factory(config(*(providers or (vertex_provider(fake),))), env={"VERTEX_PRIVATE_KEY": account[0]})
 
 
 def ask(client, model: str, text: str = "hello", **kw):
@@ -198,7 +193,7 @@ def test_token_is_refreshed_shortly_before_expiry(google, gateway_factory, accou
 
 def test_refused_service_account_is_a_clear_failure(google, gateway_factory, account):
     other_pem, _ = make_service_account()  # signs with a key the token endpoint does not know
-    gw = gateway_factory("providers:\n" + provider(google), env={"VERTEX_PRIVATE_KEY": other_pem})
+    gw = gateway_factory(config(vertex_provider(google)), env={"VERTEX_PRIVATE_KEY": other_pem})
     with pytest.raises(openai.APIStatusError) as info:
         ask(gw.client(), "gemini-2.5-flash")
     assert info.value.status_code == 502
@@ -209,7 +204,7 @@ def test_refused_service_account_is_a_clear_failure(google, gateway_factory, acc
 # -- regions and URLs ------------------------------------------------------------------------------
 
 def test_global_region_through_the_gateway(google, gateway_factory, account):
-    gw = gateway(gateway_factory, google, account, provider(google, region="global"))
+    gw = gateway(gateway_factory, google, account, vertex_provider(google, region="global"))
     ask(gw.client(), "gemini-2.5-flash")
     ask(gw.client(), CLAUDE)
     assert google.requests[0]["path"] == f"{PROJECT_PATH}/global/publishers/google/models/gemini-2.5-flash:generateContent"
@@ -217,7 +212,7 @@ def test_global_region_through_the_gateway(google, gateway_factory, account):
 
 
 def test_default_region_is_us_central1(google, gateway_factory, account):
-    gw = gateway(gateway_factory, google, account, provider(google, region=""))
+    gw = gateway(gateway_factory, google, account, vertex_provider(google, region=""))
     ask(gw.client(), "gemini-2.5-flash")
     assert google.requests[0]["path"].startswith(f"{PROJECT_PATH}/us-central1/publishers/google/")
 
@@ -246,7 +241,7 @@ def test_quota_error_in_array_form_gives_429_with_retry_after(google, gateway_fa
 
 
 def test_claude_overloaded_fails_over_to_the_next_vertex_provider(google, gateway_factory, account):
-    gw = gateway(gateway_factory, google, account, provider(google, "vx1"), provider(google, "vx2", region="europe-west1"))
+    gw = gateway(gateway_factory, google, account, vertex_provider(google, "vx1"), vertex_provider(google, "vx2", region="europe-west1"))
     google.then(GeminiReply(status=529, error_body={"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
     answer = ask(gw.client(), CLAUDE, "again")
     assert answer.choices[0].message.content == "claude says: again"
