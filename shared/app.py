@@ -6,6 +6,7 @@ optional). Every error is an OpenAI error object.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -38,25 +39,45 @@ def error_response(exc: GatewayError) -> Response:
     return Response(exc.json_bytes(), status_code=exc.status, media_type="application/json", headers=exc.headers)
 
 
-async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[dict[str, Any], bytes]:
-    """The request body as a JSON object (and its bytes), refusing bodies over ``limit`` bytes
-    before reading them all."""
+async def read_body(scope: Scope, receive: Receive, settings: Settings) -> bytes:
+    """The request body, refusing one over ``MAX_REQUEST_BYTES`` before reading it all and one that
+    does not arrive within ``REQUEST_BODY_TIMEOUT_SECONDS`` (a client dripping bytes must not hold
+    an instance)."""
+    limit = settings.max_body_bytes
     for name, value in scope["headers"]:
         if name == b"content-length":
             if value.isdigit() and int(value) > limit:
                 raise GatewayError(413, f"Request body too large: {value.decode()} bytes; the limit is {limit} bytes.",
                                    code="request_too_large")
             break
-    raw = b""
+    pieces: list[bytes] = []
+    size = 0
     more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise GatewayError(400, "The client disconnected before sending the whole body.", code="client_disconnected")
-        raw += message.get("body", b"")
-        more = message.get("more_body", False)
-        if len(raw) > limit:
-            raise GatewayError(413, f"Request body too large; the limit is {limit} bytes.", code="request_too_large")
+    try:
+        async with asyncio.timeout(settings.body_timeout):
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise GatewayError(400, "The client disconnected before sending the whole body.", code="client_disconnected")
+                piece = message.get("body", b"")
+                size += len(piece)
+                if size > limit:
+                    raise GatewayError(413, f"Request body too large; the limit is {limit} bytes.", code="request_too_large")
+                pieces.append(piece)
+                more = message.get("more_body", False)
+    except TimeoutError:
+        raise GatewayError(408, f"The request body did not arrive within {settings.body_timeout:g}s.", code="request_timeout") from None
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def parse_json(raw: bytes, max_containers: int) -> dict[str, Any]:
+    """The body as a JSON object. Parse cost is bounded first: a body of ``{},{},…`` costs ~28 times
+    its size in memory as Python objects, so one with more than ``max_containers`` objects and arrays
+    (counted on the raw bytes, in C, before parsing; braces inside strings count too, which only
+    makes the bound safer) is refused."""
+    if len(raw) > max_containers and raw.count(b"{") + raw.count(b"[") > max_containers:
+        raise GatewayError(413, f"The request body has more than {max_containers} JSON objects and arrays; "
+                                "raise MAX_REQUEST_JSON_CONTAINERS to allow it.", code="request_too_large")
     try:
         body = json.loads(raw)
     except ValueError:
@@ -65,7 +86,13 @@ async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[dict[st
         raise GatewayError(400, "The request body is nested too deeply.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json")
-    return body, raw
+    return body
+
+
+async def read_json(scope: Scope, receive: Receive, settings: Settings) -> tuple[dict[str, Any], bytes]:
+    """The request body as a JSON object, and its bytes (forwarded as they are when nothing changes)."""
+    raw = await read_body(scope, receive, settings)
+    return parse_json(raw, settings.max_json_containers), raw
 
 
 def check_chat_body(body: dict[str, Any]) -> str:
@@ -102,7 +129,7 @@ async def chat_completions(gateway: Gateway, scope: Scope, receive: Receive) -> 
     try:
         runtime = await gateway.ready()
         policy = gateway.authenticate(Headers(scope=scope), runtime)
-        body, raw = await read_json(scope, receive, gateway.settings.max_body_bytes)
+        body, raw = await read_json(scope, receive, gateway.settings)
         model = check_chat_body(body)
         return render(await runtime.dispatcher.run(CHAT_COMPLETIONS, policy, body, model, started, raw))
     except GatewayError as exc:
@@ -135,6 +162,11 @@ class GatewayApp:
         self.state = app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if len(path) > 1 and path[-1] == "/":
+            # ``/v1/models/`` is served as ``/v1/models``: no redirect, since a redirect's absolute URL
+            # would be built from the client's own Host header.
+            scope = {**scope, "path": path.rstrip("/") or "/"}
         if scope["type"] == "http" and scope["method"] == "POST":
             endpoint = ENDPOINTS.get(scope["path"])
             if endpoint is not None:
@@ -204,6 +236,7 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
 
     handlers = {HTTPException: not_found, 404: not_found, 405: not_found, Exception: server_error}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app.router.redirect_slashes = False  # see GatewayApp.__call__
     app.state.gateway = gateway
     return GatewayApp(gateway, app)
 

@@ -62,9 +62,9 @@ class Gateway:
                                          headers={"retry-after": str(CONFIG_RETRY_SECONDS)})
                     self._failure = (time.monotonic() + CONFIG_RETRY_SECONDS, error)
                     raise error from None
-                await self.reload(config, source, version=1)
-                if self.settings.admin_disabled:
-                    log.warning("ENVIRONMENT=production and ADMIN_API_KEY is not set: admin access is disabled")
+                runtime = await self.reload(config, source, version=1)
+                if self.settings.admin_disabled and not runtime.table.dev_keys:
+                    log.warning("ADMIN_API_KEY is not set: admin access is disabled")
             assert self.runtime is not None
             return self.runtime
 
@@ -77,6 +77,10 @@ class Gateway:
         number = version if version is not None else (current.version + 1 if current is not None else 1)
         runtime = Runtime.build(number, table, self.store, source)
         self.runtime = runtime
+        if table.dev_keys:
+            log.warning("DEVELOPMENT KEYS ARE ACTIVE: %s. Anyone who can reach this gateway can use them. Set ADMIN_API_KEY "
+                        "and TEMP_API_KEY (or define api_keys in the config, or set ENVIRONMENT=production) before exposing it.",
+                        ", ".join(table.dev_keys))
         if not table.providers:
             log.warning("no providers configured (source: %s): every model request answers 404. "
                         "Write an api.yaml (see README.md) or set CONFIG_YAML / CONFIG_PATH / CONFIG_URL.", source)

@@ -149,6 +149,7 @@ class RoutingTable:
     fail_closed: bool
     disable_usage: bool
     all_models: tuple[str, ...]
+    dev_keys: tuple[str, ...] = ()  # the public development keys that are active, as "VARIABLE=key"
 
 
 def _provider_overrides(
@@ -282,7 +283,12 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
     for i, k in enumerate(config.api_keys):
         d = digest(k.api)
         keys[d] = policy(layout.gateway_key_id(k.api), k.role, f"api_keys[{i}]", k.model, k.preferences)
+    dev_keys: list[str] = []
     for env_key in settings.env_keys:
+        if env_key.default and config.api_keys:
+            continue  # the public development keys never stand beside keys the config defines
+        if env_key.default:
+            dev_keys.append(f"{env_key.source}={env_key.key}")
         d = digest(env_key.key)
         if d not in keys:  # a key listed in both keeps the config's settings
             keys[d] = policy(layout.gateway_key_id(env_key.key), env_key.role, env_key.source, None, None)
@@ -297,4 +303,5 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
         fail_closed=prefs.rate_limit_fail_closed,
         disable_usage=settings.disable_database,
         all_models=all_models,
+        dev_keys=tuple(dev_keys),
     )

@@ -16,6 +16,40 @@ log = logging.getLogger("gateway")
 
 DEV_ADMIN_KEY = "adminadmin"
 DEV_TEMP_KEYS = ("temp_api_key", "temp_api_key_one")
+ENVIRONMENTS = ("development", "production")  # ENVIRONMENT's values; unset means neither
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+DEFAULT_MAX_JSON_CONTAINERS = 200_000
+
+
+def platform(env: Mapping[str, str]) -> str:
+    """The platform this process runs on, from the variables the platform sets."""
+    if env.get("VERCEL"):  # checked first: Vercel Functions run on AWS Lambda and may carry its variables too
+        return "vercel"
+    if env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return "lambda"
+    if env.get("K_SERVICE") or env.get("FUNCTION_TARGET"):
+        return "cloud-run"
+    return "local"
+
+
+def _environment(env: Mapping[str, str]) -> str:
+    raw = (env.get("ENVIRONMENT") or "").strip()
+    if raw and raw.lower() not in ENVIRONMENTS:
+        raise ValueError(f"environment variable ENVIRONMENT: expected 'production' or 'development' (or unset), got {raw!r}")
+    return raw.lower()
+
+
+def dev_keys_allowed(environment: str, host: str, where: str) -> bool:
+    """Whether the public development keys (``adminadmin``, ``temp_api_key``, ``temp_api_key_one``)
+    may stand in for unset ``ADMIN_API_KEY`` / ``TEMP_API_KEY`` / ``TEMP_API_KEY_ONE``: never in
+    production; with ``ENVIRONMENT=development`` always; otherwise only on a local process bound
+    to loopback (never on a serverless door, whose URL is public). Whether the config defines its
+    own ``api_keys`` (which also turns them off) is decided when routes are compiled."""
+    if environment == "production":
+        return False
+    if environment == "development":
+        return True
+    return where == "local" and host in LOOPBACK_HOSTS
 
 
 def _int(env: Mapping[str, str], name: str, default: int, what: str, low: int = 1, high: int | None = None) -> int:
@@ -56,6 +90,7 @@ class EnvKey:
     key: str
     role: str  # "admin" or "user"
     source: str  # the variable name, for messages
+    default: bool = False  # a public development key standing in for an unset variable
 
 
 @dataclass(frozen=True)
@@ -75,22 +110,27 @@ class Settings:
     store_retry: float = 5.0  # seconds: back-off before an unreachable shared store is tried again
     disable_database: bool = False
     max_body_bytes: int = 10 * 1024 * 1024
-    host: str = "0.0.0.0"
+    max_json_containers: int = DEFAULT_MAX_JSON_CONTAINERS
+    body_timeout: float = 30.0  # seconds for the whole request body to arrive
+    host: str = "127.0.0.1"
     port: int = 8000
+    environment: str = ""  # "", "development" or "production"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        production = env.get("ENVIRONMENT", "").strip().lower() == "production"
+        environment = _environment(env)
+        production = environment == "production"
+        host = (env.get("HOST") or "").strip() or "127.0.0.1"
+        defaults = dev_keys_allowed(environment, host, platform(env))
         keys: list[EnvKey] = []
-        admin = env.get("ADMIN_API_KEY") or (None if production else DEV_ADMIN_KEY)
-        admin_disabled = admin is None
-        if admin:
-            keys.append(EnvKey(admin, "admin", "ADMIN_API_KEY"))
-        for name, default in zip(("TEMP_API_KEY", "TEMP_API_KEY_ONE"), DEV_TEMP_KEYS, strict=True):
-            value = env.get(name) or (None if production else default)
-            if value:
-                keys.append(EnvKey(value, "user", name))
+        for name, role, dev_key in (("ADMIN_API_KEY", "admin", DEV_ADMIN_KEY), ("TEMP_API_KEY", "user", DEV_TEMP_KEYS[0]),
+                                    ("TEMP_API_KEY_ONE", "user", DEV_TEMP_KEYS[1])):
+            if env.get(name):
+                keys.append(EnvKey(env[name], role, name))
+            elif defaults:
+                keys.append(EnvKey(dev_key, role, name, default=True))
+        admin_disabled = not any(k.role == "admin" for k in keys)
         max_body = _int(env, "MAX_REQUEST_BYTES", 10 * 1024 * 1024, "a positive integer number of bytes")
         return cls(
             production=production,
@@ -108,6 +148,9 @@ class Settings:
             store_retry=_float(env, "STORE_RETRY_SECONDS", default=5.0),
             disable_database=_truthy(env.get("DISABLE_DATABASE")),
             max_body_bytes=max_body,
-            host=env.get("HOST") or "0.0.0.0",
+            max_json_containers=_int(env, "MAX_REQUEST_JSON_CONTAINERS", DEFAULT_MAX_JSON_CONTAINERS, "a positive integer"),
+            body_timeout=_float(env, "REQUEST_BODY_TIMEOUT_SECONDS", default=30.0),
+            host=host,
             port=_int(env, "PORT", 8000, "a TCP port number (1-65535)", 1, 65535),
+            environment=environment,
         )

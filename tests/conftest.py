@@ -26,6 +26,10 @@ from tests.fakes.server import ThreadServer  # noqa: E402
 
 ADMIN = "adminadmin"
 USER = "temp_api_key"
+# UniAPI's key variables set to the development values. The development keys stand in for unset
+# variables only while the config defines no api_keys; a deploy that sets the variables keeps them
+# beside its api_keys, so tests that need both set them.
+DEV_ENV = {"ADMIN_API_KEY": ADMIN, "TEMP_API_KEY": USER, "TEMP_API_KEY_ONE": "temp_api_key_one"}
 
 
 class Server(Protocol):

@@ -7,6 +7,7 @@ import openai
 import pytest
 
 from tests.builders import CHAT_COMPLETIONS, config, gateway_key, provider
+from tests.conftest import DEV_ENV
 
 KEY = "sk-gw-Valid-Key-7788"
 HI = [{"role": "user", "content": "hi"}]
@@ -18,7 +19,7 @@ def gw(module_fake_factory, module_gateway_factory):
     """One fake upstream and one gateway for the whole module: these tests only read."""
     fake = module_fake_factory("a")
     return module_gateway_factory(config(provider("a", fake, path=CHAT_COMPLETIONS, models=["gpt-4o"]),
-                                         keys=[gateway_key(KEY), gateway_key("sk-gw-config-admin-1", role="admin")]))
+                                         keys=[gateway_key(KEY), gateway_key("sk-gw-config-admin-1", role="admin")]), env=DEV_ENV)
 
 
 def assert_openai_error(response: httpx.Response, status: int, code: str) -> dict:

@@ -12,6 +12,7 @@ import pytest
 from shared.settings import Settings
 from tests.builders import CHAT_COMPLETIONS, config, gateway_key, provider
 from tests.fakes.openai_fake import Reply
+from tests.conftest import DEV_ENV
 
 HI = [{"role": "user", "content": "hi"}]
 DEFAULT_KEYS = ("adminadmin", "temp_api_key", "temp_api_key_one")
@@ -90,12 +91,14 @@ def test_development_does_not_warn_about_the_admin_key(fake_factory, gateway_fac
     with caplog.at_level(logging.WARNING, logger="gateway"):
         gw = gateway_factory(one_provider(fake))
         status_for(gw, "adminadmin")
-    assert not any("ADMIN_API_KEY" in r.getMessage() for r in caplog.records)
+    assert not any("admin access is disabled" in r.getMessage() for r in caplog.records)
+    # ...but says loudly that the public development keys are active.
+    assert any("DEVELOPMENT KEYS ARE ACTIVE" in r.getMessage() for r in caplog.records)
 
 
 def test_env_keys_may_call_every_model_while_config_keys_are_restricted(fake_factory, gateway_factory):
     fake_a, fake_b = fake_factory("a"), fake_factory("b")
-    gw = gateway_factory(two_providers(fake_a, fake_b, gateway_key("sk-only-a", ["a/*"])))
+    gw = gateway_factory(two_providers(fake_a, fake_b, gateway_key("sk-only-a", ["a/*"])), env=DEV_ENV)
     for key in DEFAULT_KEYS:
         client = gw.client(key)
         assert sorted(m.id for m in client.models.list().data) == ["claude-3-5-sonnet", "gpt-4o"]

@@ -29,6 +29,7 @@ from tests.conftest import FakeServers
 from tests.fakes.openai_fake import FakeOpenAI, Reply
 from tests.fakes.server import free_port
 from tests.fakes.upstash_bridge import UpstashBridge
+from tests.conftest import DEV_ENV
 from tests.processes import stop_process
 from tests.redis_server import RedisServer, redis_server  # noqa: F401  (fixture)
 
@@ -67,7 +68,7 @@ class Cluster:
 
 def start_gateways(env_extra: dict[str, str], config_text: str, logdir: str) -> tuple[list[subprocess.Popen], list[str]]:
     env = {k: v for k, v in os.environ.items() if k not in STORE_ENV}
-    env.update(env_extra, CONFIG_YAML=config_text, HOST="127.0.0.1", LOG_LEVEL="WARNING",
+    env.update(DEV_ENV, **env_extra, CONFIG_YAML=config_text, HOST="127.0.0.1", LOG_LEVEL="WARNING",
                STORE_TIMEOUT_SECONDS="5")  # a loaded test machine must not push a shared store into degraded mode
     procs, urls = [], []
     for i in range(3):

@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from tests.builders import config, gateway_key, provider
+from tests.conftest import DEV_ENV
 
 MSG = [{"role": "user", "content": "hi"}]
 
@@ -82,7 +83,7 @@ def test_rate_limits_are_per_key(fake_factory, gateway_factory):
 
 def test_global_rate_limit_is_shared_by_every_caller(fake_factory, gateway_factory):
     fake = fake_factory("a")
-    gw = gateway_factory(one_provider(fake, gateway_key("sk-one"), gateway_key("sk-two"), rate_limit="2/min"))
+    gw = gateway_factory(one_provider(fake, gateway_key("sk-one"), gateway_key("sk-two"), rate_limit="2/min"), env=DEV_ENV)
     assert [post(gw, "sk-one").status_code, post(gw, "sk-two").status_code, post(gw, "temp_api_key").status_code] == [200, 200, 429]
 
 

@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from tests.builders import CHAT_COMPLETIONS, config, gateway_key, provider
+from tests.conftest import DEV_ENV
 
 ADMIN = "adminadmin"
 ONLY_A = "sk-gw-only-a-3141"
@@ -24,7 +25,7 @@ def setup(module_fake_factory, module_gateway_factory):
     gateway = module_gateway_factory(config(provider("a", fake_a, path=CHAT_COMPLETIONS, models=["gpt-4o"]),
                                             provider("b", fake_b, path=CHAT_COMPLETIONS, models=["claude-3-5-sonnet"]),
                                             keys=[gateway_key(ONLY_A, ["a/*"])]),
-                                     env={"MAX_REQUEST_BYTES": str(LIMIT)})
+                                     env={"MAX_REQUEST_BYTES": str(LIMIT), **DEV_ENV})
     return gateway, (fake_a, fake_b)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from tests.builders import CHAT_COMPLETIONS, config, gateway_key, provider
 from tests.fakes.openai_fake import Reply
+from tests.conftest import DEV_ENV
 
 MSG = [{"role": "user", "content": "hi"}]
 
@@ -74,7 +75,8 @@ def test_angle_brackets_match_a_literal_name_containing_a_slash(three, gateway_f
 
 def test_all_and_star_rules_and_absent_rules_grant_everything(three, gateway_factory):
     a, b, c = three
-    gw = gateway_factory(routed(a, b, c, gateway_key("sk-all", ["all"]), gateway_key("sk-star", ["*"]), gateway_key("sk-none")))
+    gw = gateway_factory(routed(a, b, c, gateway_key("sk-all", ["all"]), gateway_key("sk-star", ["*"]), gateway_key("sk-none")),
+                         env=DEV_ENV)
     expected = {"gpt-4o", "a-only", "friendly", "anthropic/claude-3-5-sonnet"}
     for key in ("sk-all", "sk-star", "sk-none", "temp_api_key", "adminadmin"):
         assert {m.id for m in gw.client(key).models.list()} == expected
