@@ -17,6 +17,26 @@ log = logging.getLogger("gateway")
 DEV_ADMIN_KEY = "adminadmin"
 DEV_TEMP_KEYS = ("temp_api_key", "temp_api_key_one")
 
+# MAX_REQUEST_BYTES' default on each platform: the largest body the platform hands to the function, so the
+# limit the gateway states is one the platform honours (README "Deploy" gives the sources and the reasoning).
+BODY_LIMITS = {
+    "vercel": 4_500_000,  # Vercel Functions: 4.5 MB request body
+    "lambda": 6_000_000,  # Lambda: a 6 MB (6,291,456-byte) event carries the JSON body, headers and escaping
+    "cloud-run": 32_000_000,  # Cloud Functions gen2 (Cloud Run): 32 MB HTTP request
+    "local": 10 * 1024 * 1024,
+}
+
+
+def platform(env: Mapping[str, str]) -> str:
+    """The platform this process runs on (a key of ``BODY_LIMITS``), from the variables the platform sets."""
+    if env.get("VERCEL"):  # checked first: Vercel Functions run on AWS Lambda and may carry its variables too
+        return "vercel"
+    if env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return "lambda"
+    if env.get("K_SERVICE") or env.get("FUNCTION_TARGET"):
+        return "cloud-run"
+    return "local"
+
 
 def _int(env: Mapping[str, str], name: str, default: int, what: str, low: int = 1, high: int | None = None) -> int:
     raw = (env.get(name) or "").strip()
@@ -74,7 +94,7 @@ class Settings:
     store_timeout: float = 0.5  # seconds: budget of one shared-store call before degraded mode
     store_retry: float = 5.0  # seconds: back-off before an unreachable shared store is tried again
     disable_database: bool = False
-    max_body_bytes: int = 10 * 1024 * 1024
+    max_body_bytes: int = BODY_LIMITS["local"]
     host: str = "0.0.0.0"
     port: int = 8000
 
@@ -91,7 +111,7 @@ class Settings:
             value = env.get(name) or (None if production else default)
             if value:
                 keys.append(EnvKey(value, "user", name))
-        max_body = _int(env, "MAX_REQUEST_BYTES", 10 * 1024 * 1024, "a positive integer number of bytes")
+        max_body = _int(env, "MAX_REQUEST_BYTES", BODY_LIMITS[platform(env)], "a positive integer number of bytes")
         return cls(
             production=production,
             env_keys=tuple(keys),
