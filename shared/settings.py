@@ -21,17 +21,6 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_MAX_JSON_CONTAINERS = 200_000
 
 
-def platform(env: Mapping[str, str]) -> str:
-    """The platform this process runs on, from the variables the platform sets."""
-    if env.get("VERCEL"):  # checked first: Vercel Functions run on AWS Lambda and may carry its variables too
-        return "vercel"
-    if env.get("AWS_LAMBDA_FUNCTION_NAME"):
-        return "lambda"
-    if env.get("K_SERVICE") or env.get("FUNCTION_TARGET"):
-        return "cloud-run"
-    return "local"
-
-
 def _environment(env: Mapping[str, str]) -> str:
     raw = (env.get("ENVIRONMENT") or "").strip()
     if raw and raw.lower() not in ENVIRONMENTS:
@@ -50,6 +39,27 @@ def dev_keys_allowed(environment: str, host: str, where: str) -> bool:
     if environment == "development":
         return True
     return where == "local" and host in LOOPBACK_HOSTS
+
+
+# MAX_REQUEST_BYTES' default on each platform: the largest body the platform hands to the function, so the
+# limit the gateway states is one the platform honours (README "Deploy" gives the sources and the reasoning).
+BODY_LIMITS = {
+    "vercel": 4_500_000,  # Vercel Functions: 4.5 MB request body
+    "lambda": 6_000_000,  # Lambda: a 6 MB (6,291,456-byte) event carries the JSON body, headers and escaping
+    "cloud-run": 32_000_000,  # Cloud Functions gen2 (Cloud Run): 32 MB HTTP request
+    "local": 10 * 1024 * 1024,
+}
+
+
+def platform(env: Mapping[str, str]) -> str:
+    """The platform this process runs on (a key of ``BODY_LIMITS``), from the variables the platform sets."""
+    if env.get("VERCEL"):  # checked first: Vercel Functions run on AWS Lambda and may carry its variables too
+        return "vercel"
+    if env.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return "lambda"
+    if env.get("K_SERVICE") or env.get("FUNCTION_TARGET"):
+        return "cloud-run"
+    return "local"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, what: str, low: int = 1, high: int | None = None) -> int:
@@ -109,7 +119,7 @@ class Settings:
     store_timeout: float = 0.5  # seconds: budget of one shared-store call before degraded mode
     store_retry: float = 5.0  # seconds: back-off before an unreachable shared store is tried again
     disable_database: bool = False
-    max_body_bytes: int = 10 * 1024 * 1024
+    max_body_bytes: int = BODY_LIMITS["local"]
     max_json_containers: int = DEFAULT_MAX_JSON_CONTAINERS
     body_timeout: float = 30.0  # seconds for the whole request body to arrive
     host: str = "127.0.0.1"
@@ -122,7 +132,8 @@ class Settings:
         environment = _environment(env)
         production = environment == "production"
         host = (env.get("HOST") or "").strip() or "127.0.0.1"
-        defaults = dev_keys_allowed(environment, host, platform(env))
+        where = platform(env)
+        defaults = dev_keys_allowed(environment, host, where)
         keys: list[EnvKey] = []
         for name, role, dev_key in (("ADMIN_API_KEY", "admin", DEV_ADMIN_KEY), ("TEMP_API_KEY", "user", DEV_TEMP_KEYS[0]),
                                     ("TEMP_API_KEY_ONE", "user", DEV_TEMP_KEYS[1])):
@@ -131,7 +142,7 @@ class Settings:
             elif defaults:
                 keys.append(EnvKey(dev_key, role, name, default=True))
         admin_disabled = not any(k.role == "admin" for k in keys)
-        max_body = _int(env, "MAX_REQUEST_BYTES", 10 * 1024 * 1024, "a positive integer number of bytes")
+        max_body = _int(env, "MAX_REQUEST_BYTES", BODY_LIMITS[where], "a positive integer number of bytes")
         return cls(
             production=production,
             env_keys=tuple(keys),

@@ -29,7 +29,9 @@ UPSTREAM_KEY = "sk-upstream-key-1"
 GATEWAY_VARS = ("ADMIN_API_KEY", "TEMP_API_KEY", "TEMP_API_KEY_ONE", "ENVIRONMENT", "TIMEOUT_SECONDS", "TIMEOUT",
                 "CONFIG_YAML", "CONFIG_PATH", "CONFIG_URL", "REDIS_URL", "UPSTASH_REDIS_REST_URL",
                 "UPSTASH_REDIS_REST_TOKEN", "KV_REST_API_URL", "KV_REST_API_TOKEN", "DISABLE_DATABASE",
-                "STORE_PREFIX", "PORT", "HOST", "PYTHONPATH")
+                "STORE_PREFIX", "PORT", "HOST", "PYTHONPATH", "MAX_REQUEST_BYTES",
+                # set by the platforms themselves; they change defaults such as MAX_REQUEST_BYTES'
+                "VERCEL", "AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE", "FUNCTION_TARGET")
 
 
 def door_env(upstream_url: str, **extra: str) -> dict[str, str]:

@@ -2,19 +2,26 @@
 
 * template.yaml (SAM): expanded by aws-sam-translator, the CloudFormation it produces linted by cfn-lint.
 * serverless.yml (Serverless Framework v3): ``serverless print`` resolves it without AWS credentials;
-  its schema warnings other than the known python3.12 one fail the test.
-* vercel.json: every gateway path is rewritten to the function in a way the Vercel door undoes.
+  its schema warnings other than the known python3.12 one fail the test. ``serverless package`` builds
+  the real artefact once per run (pip fetches the arm64 wheels from PyPI): its CloudFormation must grant
+  both Function URL permissions and its zip must import cleanly with every package's metadata.
+* vercel.json + .vercelignore: every gateway path is rewritten to the function in a way the Vercel door
+  undoes; only the function's files are uploaded and only ``public/`` is served (scripts/vercel_files.py).
 """
 
 from __future__ import annotations
 
 import copy
 import fnmatch
+import importlib.util
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
+import sys
+import zipfile
 from typing import Any
 
 import pytest
@@ -23,6 +30,7 @@ from shared.vercel_paths import original_path
 from tests.door_process import ROOT
 
 LWA_ACCOUNT = "753240598075"  # publisher of the public AWS Lambda Web Adapter layers
+LWA_LAYER_VERSION = 30  # Lambda Web Adapter v1.1.0
 SETTINGS_VARS = {"ADMIN_API_KEY", "TEMP_API_KEY", "TEMP_API_KEY_ONE", "ENVIRONMENT", "TIMEOUT_SECONDS", "CONFIG_YAML",
                  "CONFIG_URL", "REDIS_URL", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "DISABLE_DATABASE"}
 LWA_VARS = {"AWS_LAMBDA_EXEC_WRAPPER", "AWS_LWA_INVOKE_MODE", "AWS_LWA_READINESS_CHECK_PROTOCOL", "PORT"}
@@ -126,6 +134,28 @@ def test_sam_streaming_option_is_the_web_adapter_with_a_streaming_url(sam):
     assert variables["AWS_LWA_INVOKE_MODE"]["Fn::If"][:2] == ["IsStreaming", "response_stream"]
 
 
+def test_sam_web_adapter_layer_default_is_current(sam):
+    assert sam["Parameters"]["WebAdapterLayerVersion"]["Default"] == LWA_LAYER_VERSION
+
+
+def url_permissions(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The Lambda permissions of a CloudFormation template, by action."""
+    found = {}
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Lambda::Permission":
+            found[resource["Properties"]["Action"]] = resource["Properties"]
+    return found
+
+
+def test_sam_grants_both_function_url_permissions(sam):
+    """Since October 2025 a public Function URL needs lambda:InvokeFunction (via the URL) as well."""
+    permissions = url_permissions(sam_to_cloudformation(sam)["Resources"])
+    assert permissions["lambda:InvokeFunctionUrl"]["FunctionUrlAuthType"] == "NONE"
+    assert permissions["lambda:InvokeFunction"]["InvokedViaFunctionUrl"] is True
+    for grant in permissions.values():
+        assert grant["Principal"] == "*" and grant["FunctionName"] == {"Ref": "GatewayFunction"}
+
+
 def test_sam_environment_is_the_gateway_settings_and_secrets_are_hidden(sam):
     variables = sam["Resources"]["GatewayFunction"]["Properties"]["Environment"]["Variables"]
     assert set(variables) == SETTINGS_VARS | LWA_VARS
@@ -152,13 +182,18 @@ def serverless_bin() -> str:
                 "to ~/.cache/uni-gateway/serverless and run `npm ci --ignore-scripts` there (or set SERVERLESS_BIN).")
 
 
-def start_print(*args: str, admin_key: str | None = "sk-example-admin") -> subprocess.Popen[str]:
+def offline_env(admin_key: str | None = "sk-example-admin") -> dict[str, str]:
+    """This environment without AWS credentials or gateway settings, and Serverless's telemetry off."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLS_")) and k not in SETTINGS_VARS}
     env.update(SLS_TELEMETRY_DISABLED="1", SLS_TRACKING_DISABLED="1", SLS_NOTIFICATIONS_MODE="off",
                AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_CONFIG_FILE=os.devnull)  # prove no credentials are needed
     if admin_key is not None:
         env["ADMIN_API_KEY"] = admin_key
-    return subprocess.Popen([serverless_bin(), "print", "--format", "json", *args], cwd=ROOT, env=env,
+    return env
+
+
+def start_print(*args: str, admin_key: str | None = "sk-example-admin") -> subprocess.Popen[str]:
+    return subprocess.Popen([serverless_bin(), "print", "--format", "json", *args], cwd=ROOT, env=offline_env(admin_key),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -213,6 +248,7 @@ def test_serverless_packages_arm64_requirements(printed):
     assert "--platform=manylinux2014_aarch64" in args and "--only-binary=:all:" in args
     assert "--python-version=3.12" in args
     assert options["dockerizePip"] is False and options["strip"] is False
+    assert options["useStaticCache"] is False  # its cache is keyed on requirements.txt alone: a stale slim copy
     patterns = config["package"]["patterns"]
     assert patterns[0] == "!**" and {"shared/**", "functions/aws/**"} <= set(patterns)
 
@@ -223,7 +259,7 @@ def test_serverless_streaming_variant_uses_the_web_adapter(printed):
     function = config["functions"]["api"]
     assert function["handler"] == "functions/aws/run.sh"
     assert function["url"] == {"invokeMode": "RESPONSE_STREAM"}
-    assert re.fullmatch(rf"arn:aws:lambda:us-east-1:{LWA_ACCOUNT}:layer:LambdaAdapterLayerArm64:\d+", function["layers"][0])
+    assert function["layers"] == [f"arn:aws:lambda:us-east-1:{LWA_ACCOUNT}:layer:LambdaAdapterLayerArm64:{LWA_LAYER_VERSION}"]
     assert function["environment"]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
     assert function["environment"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
 
@@ -231,6 +267,137 @@ def test_serverless_streaming_variant_uses_the_web_adapter(printed):
 def test_serverless_refuses_to_deploy_without_an_admin_key(printed):
     code, _, stderr = printed["no-admin-key"]
     assert code != 0 and "ADMIN_API_KEY" in stderr
+
+
+INVOKE_VIA_URL = {"Action": "lambda:InvokeFunction", "FunctionName": {"Fn::GetAtt": ["ApiLambdaFunction", "Arn"]},
+                  "Principal": "*", "InvokedViaFunctionUrl": True}
+
+
+@pytest.mark.parametrize("variant", ["buffered", "streaming"])
+def test_serverless_adds_the_invoke_permission_v3_lacks(printed, variant):
+    """v3 emits only lambda:InvokeFunctionUrl; the file adds lambda:InvokeFunction via the URL to v3's function id."""
+    code, config, stderr = printed[variant]
+    assert code == 0, stderr
+    assert INVOKE_VIA_URL in [r["Properties"] for r in config["resources"]["Resources"].values()
+                              if r["Type"] == "AWS::Lambda::Permission"]
+
+
+# -- serverless package: the artefact itself ----------------------------------------------------------
+
+PACKAGE_COPY_IGNORE = shutil.ignore_patterns(".git", ".serverless", ".aws-sam", "node_modules", "__pycache__", "*.pyc",
+                                             ".pytest_cache", ".venv", "build", "api.yaml")
+
+
+def requirement_pins() -> dict[str, str]:
+    """requirements.txt as {normalised distribution name: pinned version}."""
+    pins = {}
+    with open(path("requirements.txt")) as fh:
+        for line in fh:
+            match = re.match(r"\s*([A-Za-z0-9_.-]+)==([^\s;#]+)", line)
+            if match:
+                pins[re.sub(r"[-_.]+", "_", match[1]).lower()] = match[2]
+    return pins
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory) -> dict[str, Any]:
+    """``serverless package`` of a copy of the repository, once per run: no AWS credentials, pip installs the
+    arm64 wheels from PyPI. An ``api.yaml`` at the root of the copy stands for a config kept there."""
+    work = tmp_path_factory.mktemp("serverless")
+    service, out = work / "service", work / "out"
+    shutil.copytree(ROOT, service, ignore=PACKAGE_COPY_IGNORE)
+    (service / "api.yaml").write_text("providers: []\n")
+    proc = subprocess.run([serverless_bin(), "package", "--package", str(out)], cwd=service, env=offline_env(),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(out / "cloudformation-template-update-stack.json") as fh:
+        template = json.load(fh)
+    with zipfile.ZipFile(out / "uni-gateway.zip") as archive:
+        modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
+        archive.extractall(work / "unpacked")
+    return {"template": template, "files": modes, "tree": str(work / "unpacked")}
+
+
+def test_serverless_package_grants_both_function_url_permissions_and_lints_clean(packaged):
+    resources = packaged["template"]["Resources"]
+    assert resources["ApiLambdaFunctionUrl"]["Properties"]["AuthType"] == "NONE"
+    permissions = url_permissions(resources)
+    assert permissions["lambda:InvokeFunctionUrl"]["FunctionUrlAuthType"] == "NONE"
+    assert permissions["lambda:InvokeFunction"] == INVOKE_VIA_URL
+    assert resources["ApiLambdaFunction"]["Type"] == "AWS::Lambda::Function"
+    assert lint(packaged["template"]) == []
+
+
+def test_serverless_package_keeps_every_requirement_metadata(packaged):
+    """slim must leave *.dist-info: httpx-aiohttp reads aiohttp's version from it when imported."""
+    dist_infos = {name.split("/")[0] for name in packaged["files"] if name.split("/")[0].endswith(".dist-info")}
+    found = {}
+    for folder in dist_infos:
+        name, _, version = folder[: -len(".dist-info")].rpartition("-")
+        found[re.sub(r"[-_.]+", "_", name).lower()] = version
+    missing = {name: pin for name, pin in requirement_pins().items() if found.get(name) != pin}
+    assert not missing, f"no dist-info (or another version) in the zip for {missing}"
+
+
+def test_serverless_package_holds_the_function_and_no_other_repository_file(packaged):
+    files = packaged["files"]
+    assert {"shared/app.py", "shared/settings.py", "functions/aws/handler.py", "functions/aws/run.sh", "api.yaml"} <= set(files)
+    assert files["functions/aws/run.sh"] & 0o111, "run.sh must stay executable (Web Adapter runs it)"
+    repository = set(os.listdir(ROOT)) - {".git"}
+    packaged_from_repository = {name.split("/")[0] for name in files} & repository
+    assert packaged_from_repository <= {"shared", "functions", "api.yaml", "requirements.txt"}
+    assert all(name.startswith("functions/aws/") for name in files if name.startswith("functions/"))
+    assert not [name for name in files if name.endswith(".pyc") or "/__pycache__/" in name]
+
+
+IMPORT_CHECK = r"""
+import importlib.machinery, importlib.metadata, json, sys, sysconfig
+tree, names, host_copy = sys.argv[1], sys.argv[2].split(","), sys.argv[3:]
+
+class HostCopy:
+    # pydantic-core is compiled only (no pure-Python fallback): on a host that cannot load the zip's build
+    # (another CPU or Python version) its own copy of the same version stands in; nothing else does.
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if host_copy and name.split(".")[0] == "pydantic_core":
+            return importlib.machinery.PathFinder.find_spec(name, path if "." in name else host_copy)
+        return None
+
+sys.meta_path.insert(0, HostCopy)
+sys.path.insert(0, tree)
+versions = {name: importlib.metadata.version(name) for name in names}  # PackageNotFoundError without dist-info
+import httpx_aiohttp  # reads aiohttp's version from its metadata at import
+import functions.aws.handler  # the buffered door, and through it the whole gateway
+import uvicorn  # the streaming door's server
+stdlib = tuple(sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib"))
+outside = sorted(m.__name__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)
+                 and not m.__file__.startswith((tree, *stdlib)))
+print(json.dumps({"versions": versions, "outside": outside, "aiohttp": sys.modules["aiohttp"].__file__}))
+"""
+
+
+def test_serverless_package_imports_cleanly_from_the_unpacked_zip(packaged):
+    """The zip alone on sys.path (-I -S: no site-packages, no PYTHONPATH), as /var/task is on Lambda."""
+    tree = packaged["tree"]
+    pins = requirement_pins()
+    native = sys.platform == "linux" and platform.machine() in ("aarch64", "arm64") and sys.version_info[:2] == (3, 12)
+    host_copy = []
+    if not native:  # the zip's pydantic-core is built for linux-aarch64 CPython 3.12 only
+        import pydantic_core
+
+        zipped = [n for n in os.listdir(tree) if re.fullmatch(r"pydantic_core-[^-]+\.dist-info", n)]
+        same = [f"pydantic_core-{pydantic_core.__version__}.dist-info"]
+        assert zipped in ([], same), "the stand-in must be the same version"  # none: the check below names it
+        assert pydantic_core.__file__
+        host_copy = [os.path.dirname(os.path.dirname(pydantic_core.__file__))]
+    env = {"PATH": os.environ.get("PATH", ""), "ENVIRONMENT": "production", "ADMIN_API_KEY": "sk-import-check"}
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", IMPORT_CHECK, tree, ",".join(pins), *host_copy],
+                          cwd=tree, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["versions"] == pins
+    assert result["aiohttp"].startswith(tree)
+    assert [name for name in result["outside"] if not (host_copy and name.startswith("pydantic_core"))] == []
 
 
 # -- vercel.json --------------------------------------------------------------------------------------
@@ -286,7 +453,90 @@ def test_vercel_bundle_keeps_the_app(vercel):
     assert any(fnmatch.fnmatch("tests/test_smoke.py", p) for p in patterns)
 
 
+def load_vercel_files():
+    spec = importlib.util.spec_from_file_location("vercel_files", path("scripts", "vercel_files.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up
+    spec.loader.exec_module(module)
+    return module
+
+
+vercel_files = load_vercel_files()
+LOCAL_SECRETS = {"api.yaml": "providers: [{provider: p, api: sk-local-secret}]\n", ".env": "OPENAI_API_KEY=sk-local\n"}
+FUNCTION_FILES = {"api/index.py", "shared/app.py", "shared/vercel_paths.py", "shared/settings.py", "requirements.txt",
+                  "vercel.json"}
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    """A copy of the repository as a developer's checkout may hold it: with a local config and .env."""
+    tree = tmp_path / "checkout"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(".git", "api.yaml", ".env"))
+    for name, text in LOCAL_SECRETS.items():
+        (tree / name).write_text(text)
+    (tree / "shared" / "__pycache__").mkdir(exist_ok=True)
+    (tree / "shared" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"")
+    return tree
+
+
+def deployment(tree) -> tuple[list[str], dict[str, str]]:
+    with open(tree / "vercel.json") as fh:
+        config = json.load(fh)
+    files = vercel_files.uploaded_files(str(tree))
+    return files, vercel_files.static_routes(files, config)
+
+
+def test_vercel_uploads_only_the_function(checkout):
+    files, _ = deployment(checkout)
+    assert FUNCTION_FILES <= set(files)
+    shared_sources = {os.path.relpath(os.path.join(d, f), checkout).replace(os.sep, "/")
+                      for d, _, names in os.walk(checkout / "shared") for f in names if f.endswith(".py")}
+    assert shared_sources <= set(files)  # everything api/index.py can import
+    tops = {name.split("/")[0] for name in files}
+    assert tops == {"api", "shared", "public", "requirements.txt", "vercel.json"}
+    assert not set(LOCAL_SECRETS) & set(files)
+    assert not [name for name in files if "__pycache__" in name]
+
+
+def test_vercel_serves_nothing_but_public(checkout):
+    _, served = deployment(checkout)
+    assert served and all(file.startswith("public/") for file in served.values())
+    for url_path in ("/api.yaml", "/.env", "/shared/app.py", "/tests/test_smoke.py", "/template.yaml", "/api/index.py"):
+        assert url_path not in served
+    assert served.get("/robots.txt") == "public/robots.txt"
+
+
+def test_vercel_check_sees_the_leak_without_the_allow_list(checkout):
+    """Without .vercelignore and public/, a checkout's api.yaml is uploaded and served at /api.yaml."""
+    (checkout / ".vercelignore").unlink(missing_ok=True)
+    shutil.rmtree(checkout / "public", ignore_errors=True)
+    files, served = deployment(checkout)
+    assert "api.yaml" in files and served["/api.yaml"] == "api.yaml"
+    assert served["/shared/app.py"] == "shared/app.py" and "/api/index.py" not in served
+
+
+def test_vercel_output_directory_is_pinned(vercel):
+    """vercel.json overrides the dashboard, where another Output Directory would serve the whole upload."""
+    assert vercel["framework"] is None and vercel["outputDirectory"] == "public"
+    assert "buildCommand" not in vercel and os.path.isdir(path("public"))
+
+
 def test_root_requirements_keep_vercel_out_of_framework_mode():
     with open(path("requirements.txt")) as fh:
         names = {re.split(r"[=<>!~;\[ ]", line.split("#")[0].strip())[0].lower() for line in fh if line.split("#")[0].strip()}
     assert not names & {"fastapi", "flask", "functions-framework", "django"}
+
+
+# -- README --------------------------------------------------------------------------------------------
+
+def test_readme_states_each_door_limit_and_the_layer_default():
+    from shared.settings import BODY_LIMITS
+
+    with open(path("README.md")) as fh:
+        readme = fh.read()
+    limits = readme[readme.index("### Limits per door"):readme.index("### Vercel")]
+    for door, limit in BODY_LIMITS.items():
+        assert f"`{limit}`" in limits or f"{limit:,}" in limits, door
+    assert "Fluid compute" in limits and "maxDuration" in limits
+    assert f"default {LWA_LAYER_VERSION} = v1.1.0" in readme

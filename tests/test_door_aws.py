@@ -165,7 +165,7 @@ pytestmark = pytest.mark.usefixtures("fresh_upstream")
 
 @pytest.fixture(scope="module")
 def instance(upstream):
-    lam = LambdaInstance(door_env(upstream.url))
+    lam = LambdaInstance(door_env(upstream.url, AWS_LAMBDA_FUNCTION_NAME="uni-gateway"))  # Lambda sets it
     yield lam
     lam.stop()
 
@@ -258,6 +258,15 @@ def test_upstream_failure_is_an_openai_error(instance, upstream):
     assert 500 <= response["statusCode"] < 600
     error = json_body(response)["error"]
     assert error["message"] and error["code"] and "sk-upstream" not in response["body"]
+
+
+def test_body_over_lambdas_limit_gets_our_413(instance, upstream):
+    """Lambda's 6 MB event must also hold the headers and the body's JSON escaping: the gateway stops at 6,000,000."""
+    response = instance.invoke(function_url_event("POST", "/v1/chat/completions", chat_body("x" * 6_000_000), bearer()))
+    assert response["statusCode"] == 413, response["body"][:200]
+    error = json_body(response)["error"]
+    assert error["code"] == "request_too_large" and "6000000 bytes" in error["message"]
+    assert upstream.requests == []
 
 
 def test_health_on_the_function_url_root(instance):

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("fresh_upstream")
 @pytest.fixture(scope="module")
 def door(upstream):
     server = ServerProcess([sys.executable, "-m", "uvicorn", "api.index:app", "--host", "127.0.0.1",
-                            "--port", "{port}", "--log-level", "warning"], door_env(upstream.url)).start()
+                            "--port", "{port}", "--log-level", "warning"], door_env(upstream.url, VERCEL="1")).start()
     yield server
     server.stop()
 
@@ -134,3 +134,14 @@ def test_errors_are_openai_error_objects(door):
     response = httpx.post(door.url + "/api/index?path=v1/chat/completions", content=b"{not json",
                           headers={"authorization": f"Bearer {USER_KEY}", "content-type": "application/json"}, timeout=10)
     assert response.status_code == 400 and json.loads(response.text)["error"]["code"] == "invalid_json"
+
+
+def test_body_over_vercels_limit_gets_our_413(door, upstream):
+    """Vercel refuses bodies over 4.5 MB itself; the gateway's limit there is the same figure, stated in its answer."""
+    body = json.dumps(chat_body("x" * 4_500_000)).encode()
+    response = httpx.post(door.url + "/v1/chat/completions", content=body, timeout=30,
+                          headers={"authorization": f"Bearer {USER_KEY}", "content-type": "application/json"})
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "request_too_large" and "4500000 bytes" in error["message"]
+    assert upstream.requests == []

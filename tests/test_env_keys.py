@@ -167,3 +167,22 @@ def test_bad_numeric_settings_name_the_variable(variable, value):
     with pytest.raises(ValueError) as info:
         Settings.from_env({variable: value})
     assert str(info.value).startswith(f"environment variable {variable}: expected ")
+
+
+# -- MAX_REQUEST_BYTES: each platform's own body limit by default ------------------------------------
+
+@pytest.mark.parametrize("env, limit", [
+    ({}, 10 * 1024 * 1024),  # python main.py
+    ({"VERCEL": "1"}, 4_500_000),  # Vercel Functions: 4.5 MB
+    ({"VERCEL": "1", "AWS_LAMBDA_FUNCTION_NAME": "vercel-fn"}, 4_500_000),  # Vercel runs on Lambda: Vercel wins
+    ({"AWS_LAMBDA_FUNCTION_NAME": "uni-gateway"}, 6_000_000),  # Lambda: 6 MB event
+    ({"K_SERVICE": "uni-gateway", "FUNCTION_TARGET": "gateway"}, 32_000_000),  # Cloud Functions gen2: 32 MB
+    ({"K_SERVICE": "uni-gateway"}, 32_000_000),
+])
+def test_max_request_bytes_defaults_to_the_platform_limit(env, limit):
+    assert Settings.from_env(env).max_body_bytes == limit
+
+
+@pytest.mark.parametrize("platform_env", [{}, {"VERCEL": "1"}, {"AWS_LAMBDA_FUNCTION_NAME": "f"}, {"K_SERVICE": "s"}])
+def test_explicit_max_request_bytes_wins_on_every_platform(platform_env):
+    assert Settings.from_env({**platform_env, "MAX_REQUEST_BYTES": "123456"}).max_body_bytes == 123456
