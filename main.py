@@ -1,4 +1,4 @@
-"""Run the gateway locally: ``python main.py`` (HOST and PORT from the environment, 0.0.0.0:8000 by default).
+"""Run the gateway locally: ``python main.py`` (HOST and PORT from the environment, 127.0.0.1:8000 by default).
 
 The config is loaded before the server starts, so a broken api.yaml stops here with a clear message
 instead of failing the first request.
@@ -31,11 +31,14 @@ def main() -> int:
         return 1
     from shared.app import create_app
 
+    from shared.local_server import protocol_class
+
     app = create_app(settings, config, source=source)
     logging.getLogger("gateway").info("config from %s: %d providers, %d api_keys; listening on http://%s:%d",
                                       source, len(config.providers), len(config.api_keys), settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                loop="auto", http="auto", ws="none", access_log=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", loop="auto",
+                http=protocol_class(settings.header_timeout, settings.max_header_bytes), ws="none", access_log=False,
+                timeout_keep_alive=5)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``ENABLE_MODERATION``: check the last user message with a moderation model before answering.
+"""``ENABLE_MODERATION``: check what a request sends with a moderation model before answering.
 
 The moderation model is one the key may use whose name contains ``moderation`` (e.g. the rule
 ``openai/text-moderation-latest``). It is called through the dispatcher like any request (the
@@ -6,8 +6,9 @@ The moderation model is one the key may use whose name contains ``moderation`` (
 ``api_key_rate_limit``, retries on the next credential or channel, and only channels whose engine
 serves moderations (OpenAI-compatible, Azure). It does not count against the key's own rate limit.
 
-A flagged message is refused with 400 ``content_filter``; if the moderation call itself fails the
-request goes ahead (fail open) and a warning is logged, so a moderation outage is not an outage.
+Every text the request sends is checked (system, developer, user and tool messages). A flagged
+request is refused with 400 ``content_filter``; if the moderation call itself fails the request goes
+ahead (fail open) and a warning is logged, so a moderation outage is not an outage.
 A key whose moderation model no channel can serve gets 503 ``moderation_unavailable`` (a config
 problem, said as such).
 """
@@ -38,18 +39,29 @@ def moderation_model(policy: KeyPolicy) -> str | None:
     return None
 
 
-def last_user_text(body: dict[str, Any]) -> str:
-    for message in reversed(body.get("messages") or []):
-        if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, list):
-                return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-            return content if isinstance(content, str) else ""
-    return ""
+MODERATED_ROLES = ("system", "developer", "user", "tool")  # what the client sends; assistant turns are the model's
+
+
+def request_text(body: dict[str, Any]) -> str:
+    """Every text the request sends (system, developer, user and tool messages, string content and
+    text parts), one block per piece: a flagged instruction hidden in an earlier turn or a tool
+    result is checked too, not only the last user message."""
+    pieces: list[str] = []
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, dict) or message.get("role") not in MODERATED_ROLES:
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            pieces.append(content)
+        elif isinstance(content, list):
+            pieces.extend(p["text"] for p in content
+                          if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
+    return "\n\n".join(p for p in pieces if p)
 
 
 async def moderate(dispatcher: Dispatcher, policy: KeyPolicy, body: dict[str, Any]) -> None:
-    """Raise 400 ``content_filter`` when the moderation model flags the last user message."""
+    """Raise 400 ``content_filter`` when the moderation model flags the request's text."""
     import asyncio
 
     model = moderation_model(policy)
@@ -60,7 +72,7 @@ async def moderate(dispatcher: Dispatcher, policy: KeyPolicy, body: dict[str, An
         raise GatewayError(503, f"ENABLE_MODERATION is on for this key but its moderation model '{model}' is served only by "
                                 "providers without a moderations endpoint; serve it from an OpenAI-compatible or Azure provider.",
                            code="moderation_unavailable")
-    text = last_user_text(body)
+    text = request_text(body)
     if not text:
         return
     try:

@@ -122,6 +122,8 @@ class Settings:
     max_body_bytes: int = BODY_LIMITS["local"]
     max_json_containers: int = DEFAULT_MAX_JSON_CONTAINERS
     body_timeout: float = 30.0  # seconds for the whole request body to arrive
+    header_timeout: float = 10.0  # local door: seconds for a request's head to arrive
+    max_header_bytes: int = 64 * 1024  # local door: largest request head
     host: str = "127.0.0.1"
     port: int = 8000
     environment: str = ""  # "", "development" or "production"
@@ -161,6 +163,8 @@ class Settings:
             max_body_bytes=max_body,
             max_json_containers=_int(env, "MAX_REQUEST_JSON_CONTAINERS", DEFAULT_MAX_JSON_CONTAINERS, "a positive integer"),
             body_timeout=_float(env, "REQUEST_BODY_TIMEOUT_SECONDS", default=30.0),
+            header_timeout=_float(env, "REQUEST_HEADER_TIMEOUT_SECONDS", default=10.0),
+            max_header_bytes=_int(env, "MAX_REQUEST_HEADER_BYTES", 64 * 1024, "a positive integer number of bytes", 1024),
             host=host,
             port=_int(env, "PORT", 8000, "a TCP port number (1-65535)", 1, 65535),
             environment=environment,

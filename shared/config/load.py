@@ -8,6 +8,7 @@ runs with an empty provider list and every model request answers 404 with a hint
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..settings import Settings
 from .schema import GatewayConfig
+
+log = logging.getLogger("gateway")
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -103,6 +106,31 @@ def _expected_fields(loc: tuple[Any, ...]) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
+# The only values that may span lines: a PEM key, free text, and request-body values (e.g. a "\n" stop sequence).
+MULTILINE_FIELDS = {"private_key", "notes", "post_body_parameter_overrides"}
+
+
+def _line_breaks(node: Any, loc: list[Any]) -> list[str]:
+    """Paths of the string values (and map keys) with a CR or LF, outside ``MULTILINE_FIELDS``.
+
+    One such value in a provider key or header makes every request fail at the HTTP layer (or
+    worse, injects a header), so it is refused at load with its path instead."""
+    if isinstance(node, str):
+        return [_path(loc)] if ("\n" in node or "\r" in node) else []
+    out: list[str] = []
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            out += _line_breaks(item, loc + [i])
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key in MULTILINE_FIELDS:
+                continue
+            if isinstance(key, str) and ("\n" in key or "\r" in key):
+                out.append(_path(loc + [key.strip()]))
+            out += _line_breaks(value, loc + [key])
+    return out
+
+
 def _parse_text(text: str, source: str) -> Any:
     stripped = text.strip()
     if not stripped:
@@ -137,6 +165,10 @@ def parse_config_text(text: str, source: str, env: Mapping[str, str] | None = No
         data = _expand(data, env, [], used)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    breaks = _line_breaks(data, [])
+    if breaks:
+        raise ConfigError("\n".join(f"{source}: {path}: contains a line break (CR or LF); header values, keys and URLs "
+                                     "must be one line (a stray newline from a copied secret is the usual cause)" for path in breaks))
     try:
         return GatewayConfig.model_validate(data)
     except ValidationError as exc:
@@ -171,6 +203,29 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+MAX_REDIRECTS = 5
+
+
+async def _fetch_config(url: str, source: str) -> Any:
+    """GET the config, following at most ``MAX_REDIRECTS`` redirects and only within the same scheme:
+    an https URL that redirects to http would hand the provider keys to anyone on the path."""
+    import httpx
+
+    scheme = urlsplit(url).scheme
+    async with httpx.AsyncClient(timeout=15, follow_redirects=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await client.get(url)
+            if not response.is_redirect:
+                return response
+            target = response.next_request.url if response.next_request is not None else None
+            if target is None or target.scheme != scheme:
+                where = f"{target.scheme}://{target.host}" if target is not None else "an unusable location"
+                raise ConfigError(f"CONFIG_URL {source}: refused a redirect from {scheme} to {where}; "
+                                  "point CONFIG_URL at the final URL")
+            url = str(target)
+    raise ConfigError(f"CONFIG_URL {source}: more than {MAX_REDIRECTS} redirects")
+
+
 async def load_config(settings: Settings, env: Mapping[str, str] | None = None) -> tuple[GatewayConfig, str]:
     """Load the config from the first source present; returns ``(config, source description)``."""
     env = os.environ if env is None else env
@@ -194,9 +249,10 @@ async def load_config(settings: Settings, env: Mapping[str, str] | None = None) 
             valid = False
         if not valid:
             raise ConfigError(f"CONFIG_URL {source}: expected an http:// or https:// URL")
+        if urlsplit(settings.config_url).scheme == "http":
+            log.warning("CONFIG_URL %s is plain http: the config (provider keys included) travels unencrypted; use https", source)
         try:
-            async with httpx.AsyncClient(timeout=15, follow_redirects=True) as client:
-                response = await client.get(settings.config_url)
+            response = await _fetch_config(settings.config_url, source)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             # Only the exception type: httpx's own text may repeat the full URL (query string included).
             why = ("timed out" if isinstance(exc, httpx.TimeoutException)
