@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 
 
 def main() -> int:
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    if level not in logging.getLevelNamesMapping():
-        print(f"configuration error:\nenvironment variable LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {level!r}", file=sys.stderr)
-        return 1
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     import uvicorn
 
     from shared.config import ConfigError, load_config
+    from shared.logs import setup
     from shared.settings import Settings
 
     try:
         settings = Settings.from_env()
+        setup(settings.log_level, settings.log_format)
         config, source = asyncio.run(load_config(settings))
     except (ConfigError, ValueError) as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)

@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -21,18 +23,27 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from . import __version__
 from .config import GatewayConfig
+from .cors import CorsPolicy
 from .dispatch import Answer
 from .errors import GatewayError
 from .gateway import Gateway
+from .logs import RequestLog, setup
 from .operations import CHAT_COMPLETIONS
 from .settings import Settings
 from .store import Store
 
 log = logging.getLogger("gateway")
+
+TRACE = "gateway.request"  # the scope key of the request's RequestLog
+REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")  # a client's x-request-id is echoed only if it is this tame
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
 
 
 def error_response(exc: GatewayError) -> Response:
@@ -124,19 +135,32 @@ def render(answer: Answer) -> Response:
 Endpoint = Callable[[Gateway, Scope, Receive], Awaitable[Response]]
 
 
+def trace_of(scope: Scope) -> RequestLog:
+    """The request's access-log record (set by :class:`GatewayApp`; a fresh one for a bare app call)."""
+    trace = scope.get(TRACE)
+    return trace if isinstance(trace, RequestLog) else RequestLog(new_request_id(), scope.get("method", ""), scope.get("path", ""))
+
+
+def failed(trace: RequestLog, exc: GatewayError) -> Response:
+    trace.error = exc.code or exc.type
+    return error_response(exc)
+
+
 async def chat_completions(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
     started = time.perf_counter()
+    trace = trace_of(scope)
     try:
         runtime = await gateway.ready()
         policy = gateway.authenticate(Headers(scope=scope), runtime)
+        trace.key_id = policy.key_id
         body, raw = await read_json(scope, receive, gateway.settings)
-        model = check_chat_body(body)
-        return render(await runtime.dispatcher.run(CHAT_COMPLETIONS, policy, body, model, started, raw))
+        trace.model = model = check_chat_body(body)
+        return render(await runtime.dispatcher.run(CHAT_COMPLETIONS, policy, body, model, started, raw, trace=trace))
     except GatewayError as exc:
-        return error_response(exc)
+        return failed(trace, exc)
     except Exception:
-        log.exception("unhandled error")
-        return error_response(GatewayError(500, "The gateway hit an internal error; it has been logged.", code="internal_error"))
+        log.exception("unhandled error (request %s)", trace.request_id)
+        return failed(trace, GatewayError(500, "The gateway hit an internal error; it has been logged.", code="internal_error"))
 
 
 # The API endpoints, answered straight from the ASGI call (see GatewayApp); the ``/v1`` prefix is optional.
@@ -160,30 +184,82 @@ class GatewayApp:
         self.gateway = gateway
         self.app = app
         self.state = app.state
+        self.cors = CorsPolicy(gateway.settings.cors_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, method = scope["path"], scope["method"]
         if len(path) > 1 and path[-1] == "/":
             # ``/v1/models/`` is served as ``/v1/models``: no redirect, since a redirect's absolute URL
             # would be built from the client's own Host header.
-            scope = {**scope, "path": path.rstrip("/") or "/"}
-        if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = ENDPOINTS.get(scope["path"])
+            path = path.rstrip("/") or "/"
+        request_id = origin = preflight = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value
+            elif name == b"origin":
+                origin = value
+            elif name == b"access-control-request-headers":
+                preflight = value
+        rid = request_id.decode("latin-1") if request_id is not None and REQUEST_ID.fullmatch(request_id) else new_request_id()
+        trace = RequestLog(rid, method, path)
+        scope = {**scope, "path": path, TRACE: trace}
+        extra = [(b"x-request-id", rid.encode("latin-1"))]
+        if origin is not None:
+            if method == "OPTIONS":
+                await self._preflight(origin, preflight, extra, send)
+                return
+            extra += self.cors.answer_headers(origin) or ()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                trace.status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            endpoint = ENDPOINTS.get(path) if method == "POST" else None
             if endpoint is not None:
                 response = await endpoint(self.gateway, scope, receive)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                await response(scope, receive, send_with_headers)
+            else:
+                await self.app(scope, receive, send_with_headers)
+        finally:
+            if path != "/healthz":  # health checks would drown the log
+                trace.write()
+
+    async def _preflight(self, origin: bytes, requested: bytes | None, extra: list[tuple[bytes, bytes]], send: Send) -> None:
+        """``OPTIONS`` from a browser: 204 with the CORS grant, or 403 when the origin is not allowed."""
+        grant = self.cors.preflight_headers(origin, requested)
+        headers = [*extra, *(grant or ()), (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 204 if grant is not None else 403, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
 
 def create_app(settings: Settings | None = None, config: GatewayConfig | None = None, store: Store | None = None,
                source: str | None = None) -> GatewayApp:
     gateway = Gateway(settings, config, store, source)
+    setup(gateway.settings.log_level, gateway.settings.log_format)
 
     def route(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         async def handler(request: Request) -> Response:
             return await endpoint(gateway, request.scope, request.receive)
         return handler
+
+    async def get_model(request: Request) -> Response:
+        """``GET /v1/models/{id}`` (``client.models.retrieve``): one model the key may use, else 404."""
+        try:
+            runtime = await gateway.ready()
+            policy = gateway.authenticate(request.headers, runtime)
+        except GatewayError as exc:
+            return error_response(exc)
+        name = request.path_params["model"]
+        candidates = policy.routes.get(name)
+        if not candidates:
+            return error_response(runtime.dispatcher.unknown_model(name, CHAT_COMPLETIONS, None))
+        return JSONResponse({"id": name, "object": "model", "created": 1700000000, "owned_by": candidates[0].channel.provider.name})
 
     async def list_models(request: Request) -> Response:
         try:
@@ -223,6 +299,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         *(Route(path, route(endpoint), methods=["POST"]) for path, endpoint in ENDPOINTS.items()),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", get_model, methods=["GET"]),
+        Route("/models/{model:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/", healthz, methods=["GET"]),
     ]

@@ -26,7 +26,7 @@ import httpx
 from .credentials import Credential
 from .errors import GatewayError, stream_error_event
 from .failures import CLIENT_ERRORS, Failure, client_error, describe, failure_marks, final_error
-from .http_client import send
+from .logs import Attempt, RequestLog
 from .operations import Operation
 from .providers.base import CHAT, StreamContext, StreamTranslator, UpstreamError
 from .routing import Candidate, Channel, KeyPolicy, RoutingTable
@@ -78,6 +78,7 @@ class Call:
     failures: list[Failure] = field(default_factory=list)
     uses: list[LimitCheck] = field(default_factory=list)  # credentials used (for api_key_rate_limit)
     count: int = 0
+    trace: RequestLog = field(default_factory=lambda: RequestLog("", "", ""))
 
     def server_timing(self) -> str:
         now = time.perf_counter()
@@ -122,17 +123,19 @@ class Dispatcher:
         return cached
 
     async def run(self, op: Operation, policy: KeyPolicy, body: dict[str, Any], model: str, started: float,
-                  raw: bytes | None = None, counted: bool = True) -> Answer:
-        """Answer one request, or raise :class:`GatewayError` with the client's error."""
+                  raw: bytes | None = None, counted: bool = True, trace: RequestLog | None = None) -> Answer:
+        """Answer one request, or raise :class:`GatewayError` with the client's error. ``trace``
+        collects what happened for the access log (attempts, store time)."""
         candidates = self.candidates(policy, op, model)
         if not candidates:
             raise self.unknown_model(model, op, candidates)
-        call = Call(op, policy, model, body, raw, started, stream=op.wants_stream(body), counted=counted)
+        call = Call(op, policy, model, body, raw, started, stream=op.wants_stream(body), counted=counted,
+                    trace=trace if trace is not None else RequestLog("", "", op.endpoint))
         t = time.perf_counter()
         request = admission(policy, model, candidates, self.table.global_limits if counted else None, self.table.fail_closed,
                             op.endpoint, counted)
         result = await self.store.admit(request)
-        call.store_ms = (time.perf_counter() - t) * 1000
+        call.store_ms = call.trace.store_ms = (time.perf_counter() - t) * 1000
         call.headers = ratelimit_headers(result)
         if result.degraded:
             call.headers["x-gateway-store"] = "degraded"
@@ -173,9 +176,15 @@ class Dispatcher:
                 if call.count >= call.policy.max_attempts or time.perf_counter() >= call.deadline:
                     raise final_error(call.failures, result, no_channel_reason)
                 call.count += 1
+                began = time.perf_counter()
                 outcome = await self._attempt(call, channel, credential)
+                ms = (time.perf_counter() - began) * 1000
                 if isinstance(outcome, Answer):
+                    call.trace.attempts.append(Attempt(channel.provider.name, channel.upstream_model, outcome.status, ms))
                     return outcome
+                call.trace.attempts.append(Attempt(channel.provider.name, channel.upstream_model, outcome.status, ms, outcome.reason))
+                log.warning("request %s: %s attempt %d on %s (%s) failed after %.0f ms: %s", call.trace.request_id or "-",
+                            call.op.endpoint, call.count, channel.provider.name, channel.upstream_model, ms, outcome.reason)
                 call.failures.append(outcome)
                 marks, same_channel = failure_marks(outcome, credential.id if credential else None, len(candidates))
                 if marks:
@@ -212,7 +221,7 @@ class Dispatcher:
                 body = op.body_for(channel, call.body)
                 built = await op.build(adapter, channel, credential, body, call.stream)
                 outbound = await adapter.prepare(channel, credential, built, call.raw if built.payload is call.body else None)
-                response = await send(outbound.method, outbound.url, outbound.headers, outbound.content, channel.timeout)
+                response = await adapter.send(outbound, channel.timeout)
                 if response.status_code >= 400:
                     raise adapter.parse_error(response.status_code, await response.aread(), response.headers)
                 if not call.stream:

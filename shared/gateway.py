@@ -77,6 +77,10 @@ class Gateway:
         number = version if version is not None else (current.version + 1 if current is not None else 1)
         runtime = Runtime.build(number, table, self.store, source)
         self.runtime = runtime
+        testing = sorted(p.name for p in table.providers.values() if p.adapter.for_testing)
+        if testing and self.settings.production:
+            log.warning("ENVIRONMENT=production with test-only providers (%s): their answers are made up, not a model's",
+                        ", ".join(testing))
         if table.dev_keys:
             log.warning("DEVELOPMENT KEYS ARE ACTIVE: %s. Anyone who can reach this gateway can use them. Set ADMIN_API_KEY "
                         "and TEMP_API_KEY (or define api_keys in the config, or set ENVIRONMENT=production) before exposing it.",

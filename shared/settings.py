@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .logs import read_env
+
 log = logging.getLogger("gateway")
 
 DEV_ADMIN_KEY = "adminadmin"
@@ -127,6 +129,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     environment: str = ""  # "", "development" or "production"
+    cors_origins: tuple[str, ...] = ("*",)
+    log_level: str = "INFO"
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -134,6 +139,7 @@ class Settings:
         environment = _environment(env)
         production = environment == "production"
         host = (env.get("HOST") or "").strip() or "127.0.0.1"
+        log_level, log_format = read_env(env)
         where = platform(env)
         defaults = dev_keys_allowed(environment, host, where)
         keys: list[EnvKey] = []
@@ -168,4 +174,7 @@ class Settings:
             host=host,
             port=_int(env, "PORT", 8000, "a TCP port number (1-65535)", 1, 65535),
             environment=environment,
+            cors_origins=tuple(o.strip().rstrip("/") for o in env.get("CORS_ALLOW_ORIGINS", "*").split(",") if o.strip()),
+            log_level=log_level,
+            log_format=log_format,
         )

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..credentials import Credential, api_keys
 
 if TYPE_CHECKING:
+    import httpx
+
     from ..config.schema import ProviderConfig
     from ..routing import Channel, Provider
 
@@ -123,6 +125,7 @@ class BaseAdapter:
     """Defaults every adapter shares; an adapter overrides what its wire format needs."""
 
     endpoints: frozenset[str] = frozenset({CHAT})  # what this engine can serve
+    for_testing = False  # an engine that answers without an upstream (``mock``): warned about in production
 
     def supports(self, endpoint: str) -> bool:
         return endpoint in self.endpoints
@@ -173,6 +176,12 @@ class BaseAdapter:
     async def finalize(self, request: OutboundRequest, channel: Channel, credential: Credential | None) -> OutboundRequest:
         """Last step before sending, on the exact bytes: sign, add a token. Nothing by default."""
         return request
+
+    async def send(self, request: OutboundRequest, timeout: float) -> httpx.Response:
+        """Send the request on the instance's shared HTTP client; the response comes back unread."""
+        from ..http_client import send
+
+        return await send(request.method, request.url, request.headers, request.content, timeout)
 
     def models_request(self, provider: Provider, credential: Credential | None) -> UpstreamRequest | None:
         """``GET …/models`` for providers listed without ``model`` (fetched once per config version);
