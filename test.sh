@@ -4,7 +4,24 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PYTHON=${PYTHON:-python3}
+# Python: $PYTHON if given, else the active virtual environment, else ./.venv (created on first use:
+# Debian's and Ubuntu's system Python refuse `pip install`). Activated, so that subprocesses the tests
+# start by name (python3, uvicorn, functions-framework) come from the same environment.
+if [ -z "${PYTHON:-}" ]; then
+  if [ -z "${VIRTUAL_ENV:-}" ]; then
+    if [ ! -x .venv/bin/python ]; then
+      if ! python3 -m venv .venv 2>/dev/null; then
+        rm -rf .venv
+        SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+        $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv .venv
+      fi
+    fi
+    # shellcheck disable=SC1091
+    . .venv/bin/activate
+  fi
+  PYTHON=python
+fi
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
 # The shared-state tests run a real redis-server; the benchmark smoke test drives wrk (Debian packages).
