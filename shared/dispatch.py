@@ -25,7 +25,7 @@ import httpx
 
 from .credentials import Credential
 from .errors import GatewayError, stream_error_event
-from .failures import CLIENT_ERRORS, Failure, client_error, describe, failure_marks, final_error
+from .failures import CLIENT_ERRORS, Failure, Parking, client_error, connection_failure, describe, failure_marks, final_error
 from .logs import Attempt, RequestLog
 from .operations import Operation
 from .providers.base import CHAT, StreamContext, StreamTranslator, UpstreamError
@@ -106,6 +106,7 @@ class Dispatcher:
         self.store = store
         self.triggers = tuple(t.encode() for t in table.error_triggers)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.parking = Parking()
 
     def candidates(self, policy: KeyPolicy, op: Operation, model: str) -> tuple[Candidate, ...] | None:
         """The key's channels for ``model`` that can serve ``op`` (None: the key has no such model).
@@ -174,7 +175,7 @@ class Dispatcher:
                 continue
             for credential in credentials:
                 if call.count >= call.policy.max_attempts or time.perf_counter() >= call.deadline:
-                    raise final_error(call.failures, result, no_channel_reason)
+                    raise final_error(call.failures, result, no_channel_reason, call.model)
                 call.count += 1
                 began = time.perf_counter()
                 outcome = await self._attempt(call, channel, credential)
@@ -186,12 +187,12 @@ class Dispatcher:
                 log.warning("request %s: %s attempt %d on %s (%s) failed after %.0f ms: %s", call.trace.request_id or "-",
                             call.op.endpoint, call.count, channel.provider.name, channel.upstream_model, ms, outcome.reason)
                 call.failures.append(outcome)
-                marks, same_channel = failure_marks(outcome, credential.id if credential else None, len(candidates))
+                marks, same_channel = failure_marks(outcome, credential.id if credential else None, len(candidates), self.parking)
                 if marks:
                     await self.store.mark_failure(marks)
                 if not same_channel:
                     break
-        raise final_error(call.failures, result, no_channel_reason)
+        raise final_error(call.failures, result, no_channel_reason, call.model)
 
     def unknown_model(self, model: str, op: Operation, candidates: tuple[Candidate, ...] | None) -> GatewayError:
         if candidates is not None:  # the key has the model, but no channel of it serves this endpoint
@@ -242,8 +243,9 @@ class Dispatcher:
             return Failure(channel, f"timed out after {timeout:.1f}s", 504)
         except (httpx.HTTPError, OSError) as exc:
             await self._close(response)
-            status = 504 if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout) else 502
-            return Failure(channel, f"{type(exc).__name__}: {provider.mask(str(exc))[:200] or 'connection failed'}", status)
+            status, what = connection_failure(exc)
+            log.debug("request %s: %s: %s", call.trace.request_id or "-", what, provider.mask(repr(exc))[:300])
+            return Failure(channel, what, status)
 
         headers = {**call.headers, "x-gateway-provider": provider.name, "server-timing": call.server_timing()}
         log.debug("%s model=%s provider=%s attempts=%d stream=%s", op.endpoint, call.model, provider.name, call.count, call.stream)

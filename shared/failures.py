@@ -7,16 +7,23 @@ Kept apart from the proxy's control flow so the rules of config.md ("what counts
 from __future__ import annotations
 
 import math
+import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import httpx
 
 from .errors import GatewayError
 from .providers.base import UpstreamError
 from .routing import Channel
 from .store import AdmitResult
-from .store.keys import is_credential_id
+from .store.keys import is_credential_id, is_parked_id, parked_id, provider_of
 
 CLIENT_ERRORS = {400, 413, 422}  # the request itself is bad: answer at once, no retry
-KEY_ERRORS = {401, 402, 403, 429}  # our provider key is bad, out of quota or told to back off
+REJECTED = {401, 402, 403}  # the upstream refused our provider key (bad, revoked, out of credit, not allowed)
+KEY_ERRORS = REJECTED | {429}  # about the key, not the channel: the channel stays usable with its other keys
+PARK_FIRST, PARK_MAX = 10.0, 300.0  # seconds a rejected key is parked: 10, 20, 40, … up to 300
 
 
 @dataclass
@@ -27,18 +34,40 @@ class Failure:
     retry_after: float | None = None
 
 
-def failure_marks(failure: Failure, key_id: str | None, n_candidates: int) -> tuple[list[tuple[str, float]], bool]:
+class Parking:
+    """How long a rejected credential is parked: short at first (the key may have been fixed a moment
+    ago, or the rejection was a fluke), doubling while it keeps being rejected. Per instance; the
+    park itself is a cooldown mark in the shared store, so every instance honours it."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._parks: dict[str, tuple[float, float]] = {}  # credential id -> (seconds, when)
+
+    def next(self, credential: str, configured: float) -> float:
+        if configured > 0:  # api_key_cooldown_period says how long
+            return configured
+        now = self._clock()
+        last = self._parks.get(credential)
+        seconds = PARK_FIRST if last is None or now - last[1] > 2 * PARK_MAX else min(PARK_MAX, last[0] * 2)
+        self._parks[credential] = (seconds, now)
+        return seconds
+
+
+def failure_marks(failure: Failure, key_id: str | None, n_candidates: int,
+                  parking: Parking | None = None) -> tuple[list[tuple[str, float]], bool]:
     """Cooldown marks for one failure, and whether the same channel may be retried with another key.
 
-    Key problems (401/402/403/429) cool the key; the channel stays usable with its other keys.
-    Everything else cools the channel, unless it was the only candidate.
+    A rejected key (401/402/403) is parked (:class:`Parking`); a key told to back off (429) rests
+    for ``Retry-After`` (or ``api_key_cooldown_period``). Either way the channel stays usable with
+    its other keys. Everything else cools the channel, unless it was the only candidate.
     """
     provider = failure.channel.provider
     if failure.status in KEY_ERRORS and key_id is not None:
-        seconds = max(provider.key_cooldown, failure.retry_after or 0.0)
-        if seconds == 0 and failure.status != 429:
-            seconds = provider.cooldown_period  # a bad or exhausted key: rest it like a channel
-        marks = [(key_id, seconds)] if seconds > 0 else []
+        if failure.status in REJECTED:
+            marks = [(parked_id(key_id), (parking or Parking()).next(key_id, provider.key_cooldown))]
+        else:
+            seconds = max(provider.key_cooldown, failure.retry_after or 0.0)
+            marks = [(key_id, seconds)] if seconds > 0 else []
         if len(provider.credentials) > 1:
             return marks, True
         if marks:
@@ -48,13 +77,22 @@ def failure_marks(failure: Failure, key_id: str | None, n_candidates: int) -> tu
     return [], False
 
 
-def final_error(failures: list[Failure], result: AdmitResult, no_channel_reason: str | None) -> GatewayError:
-    """The client's answer when no attempt succeeded: 429, 504, 503 or 502 with a summary."""
+def final_error(failures: list[Failure], result: AdmitResult, no_channel_reason: str | None, model: str = "") -> GatewayError:
+    """The client's answer when no attempt succeeded. 429 only when the cause is a rate limit; a
+    provider key its upstream rejected is a 502 ``provider_key_rejected`` (an SDK must not read it as
+    "slow down"); every failure of this request is named with its cause."""
     if not failures:
+        parked = {cid: s for cid, s in result.cooled.items() if is_parked_id(cid)}
+        if parked:
+            providers = ", ".join(sorted({provider_of(cid) for cid in parked}))
+            wait = math.ceil(min(parked.values()))
+            return GatewayError(502, f"the upstream rejected the provider key of {providers} for model '{model}' (HTTP 401/402/403); "
+                                     f"the key is parked and tried again in {wait}s: check it in the config",
+                                code="provider_key_rejected", headers={"retry-after": str(wait)})
         cooled_keys = [s for cid, s in result.cooled.items() if is_credential_id(cid)]
         if cooled_keys:
             wait = math.ceil(min(cooled_keys))
-            return GatewayError(429, f"every upstream key for this model is cooling down after rate-limit or auth errors; retry in {wait}s",
+            return GatewayError(429, f"every upstream key for this model is rate limited by its provider; retry in {wait}s",
                                 code="rate_limit_exceeded", headers={"retry-after": str(wait)})
         return GatewayError(503, no_channel_reason or "no upstream channel is available for this model", code="no_channel_available")
     summary = "; ".join(f"{f.channel.provider.name} ({f.channel.upstream_model}): {f.reason}" for f in failures)
@@ -64,7 +102,42 @@ def final_error(failures: list[Failure], result: AdmitResult, no_channel_reason:
         return GatewayError(429, f"every upstream is rate limited: {summary}", code="rate_limit_exceeded", headers=headers)
     if all(f.status == 504 for f in failures):
         return GatewayError(504, f"every upstream timed out: {summary}", code="timeout")
+    if all(f.status in REJECTED for f in failures):
+        return GatewayError(502, f"the upstream rejected the provider key ({len(failures)} attempts): {summary}; "
+                                 "check the keys in the config", code="provider_key_rejected")
     return GatewayError(502, f"all upstream channels failed ({len(failures)} attempts): {summary}", code="upstream_failed")
+
+
+def connection_failure(exc: BaseException) -> tuple[int, str]:
+    """``(status, what happened)`` for an exception from the transport, named for what it is.
+
+    httpx-aiohttp reports every failure to connect as ``ConnectTimeout``; the real cause (a DNS
+    failure, a refused connection, a TLS problem, a real timeout) is in the exception chain. The
+    text names the kind, never the host or port (internal addresses stay in the log).
+    """
+    import ssl
+
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    names = {type(e).__name__ for e in chain}
+    if any(isinstance(e, socket.gaierror) for e in chain) or "ClientConnectorDNSError" in names:
+        return 502, "DNS lookup of the upstream host failed"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return 502, "the upstream refused the connection"
+    tls_errors = {"ClientConnectorCertificateError", "ClientConnectorSSLError", "ClientSSLError"}
+    if any(isinstance(e, ssl.SSLError | ssl.CertificateError) for e in chain) or names & tls_errors:
+        return 502, "TLS handshake with the upstream failed"
+    if any(isinstance(e, ConnectionResetError | BrokenPipeError) for e in chain) or "ServerDisconnectedError" in names:
+        return 502, "the upstream closed the connection"
+    if any(isinstance(e, TimeoutError) for e in chain) or "ConnectionTimeoutError" in names or "ServerTimeoutError" in names:
+        connecting = any(isinstance(e, httpx.ConnectTimeout) for e in chain)
+        return 504, "timed out connecting to the upstream" if connecting else "timed out waiting for the upstream"
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) or "ClientConnectorError" in names:
+        return 502, "could not connect to the upstream"
+    return 502, f"the connection to the upstream failed ({type(exc).__name__})"
 
 
 def describe(err: UpstreamError, channel: Channel) -> str:

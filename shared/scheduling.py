@@ -52,7 +52,8 @@ def _build_admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate,
         provider = channel.provider
         if provider.name not in seen:
             seen.add(provider.name)
-            request.cooldown_ids.extend(c.id for c in provider.credentials)
+            for credential in provider.credentials:
+                request.cooldown_ids += (credential.id, layout.parked_id(credential.id))
             if len(provider.credentials) > 1 and provider.key_schedule == "round_robin":
                 request.key_rotations.append(layout.key_rotation_counter(provider.name))
         for check in channel.key_limits.values():
@@ -106,7 +107,7 @@ def key_order(channel: Channel, result: AdmitResult) -> Iterator[Credential | No
         indices = list(range(n))
     for i in indices:
         credential = credentials[i]
-        if credential.id in result.cooled:
+        if result.cooled and (credential.id in result.cooled or layout.parked_id(credential.id) in result.cooled):
             continue
         check = channel.key_limits.get(credential.id)
         if check is not None and check.bucket in result.at_limit:

@@ -37,6 +37,24 @@ def is_credential_id(cooldown_id: str) -> bool:
     return CREDENTIAL_MARK in cooldown_id
 
 
+PARKED_MARK = "!rejected"
+
+
+def parked_id(credential: str) -> str:
+    """The cooldown id of a credential its upstream rejected (401/402/403): kept apart from the
+    credential's rate-limit cooldown so that every instance can tell the client which it is."""
+    return credential + PARKED_MARK
+
+
+def is_parked_id(cooldown_id: str) -> bool:
+    return cooldown_id.endswith(PARKED_MARK)
+
+
+def provider_of(cooldown_id: str) -> str:
+    """The provider name in a credential or parked id (``<provider>#<hash>[!rejected]``)."""
+    return cooldown_id.split(CREDENTIAL_MARK, 1)[0]
+
+
 def channel_id(provider: str, upstream_model: str) -> str:
     return f"{provider}/{upstream_model}"
 
