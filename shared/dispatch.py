@@ -24,14 +24,13 @@ from typing import Any
 import httpx
 
 from .credentials import Credential
-from .errors import GatewayError, stream_error_event
+from .errors import GatewayError
 from .failures import CLIENT_ERRORS, Failure, Parking, client_error, connection_failure, describe, failure_marks, final_error
 from .logs import Attempt, RequestLog
 from .operations import Operation
 from .providers.base import CHAT, StreamContext, StreamTranslator, UpstreamError
 from .routing import Candidate, Channel, KeyPolicy, RoutingTable
 from .scheduling import admission, key_order, order_channels
-from .sse import DONE
 from .store import AdmitResult, LimitCheck, Store, Usage
 
 log = logging.getLogger("gateway")
@@ -306,9 +305,8 @@ class Dispatcher:
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
             error = GatewayError(502, f"the upstream stream broke: {type(exc).__name__}", type="server_error", code="upstream_stream_error")
         await self._close(response)
-        if error is not None:
-            yield stream_error_event(error)
-        yield DONE
+        for event in call.op.stream_end(error):
+            yield event
         await self._record(call, translator.usage, ok=error is None)
 
     async def _abandon(self, call: Call, translator: StreamTranslator, response: httpx.Response) -> None:

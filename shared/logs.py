@@ -27,6 +27,22 @@ access = logging.getLogger("gateway.access")
 _installed: logging.Handler | None = None
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, as ``logging.lastResort`` does:
+    a process that swaps it (a test harness capturing output) never leaves us writing to a closed file."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, and the record's ``fields`` (the
     access log's structured data)."""
@@ -64,13 +80,13 @@ def setup(level: str, fmt: str) -> None:
     if _installed is not None:
         return
     if fmt == "json":
-        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler: logging.Handler = StderrHandler()
         handler.setFormatter(JsonFormatter())
         log.addHandler(handler)
         log.propagate = False  # the platform's own handler would print each line a second time
         _installed = handler
     elif not logging.getLogger().handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = StderrHandler()
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
         logging.getLogger().addHandler(handler)
         _installed = handler

@@ -14,7 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .credentials import Credential
+from .errors import GatewayError, stream_error_event
 from .providers.base import CHAT, ParsedResponse, StreamContext, StreamTranslator, UpstreamRequest
+from .sse import DONE
 
 if TYPE_CHECKING:
     from .providers.base import BaseAdapter
@@ -39,6 +41,11 @@ class Operation(Protocol):
     def parse(self, adapter: BaseAdapter, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse: ...
 
     def translator(self, adapter: BaseAdapter, channel: Channel, ctx: StreamContext) -> StreamTranslator: ...
+
+    def stream_end(self, error: GatewayError | None) -> list[bytes]:
+        """The events that end a stream in this endpoint's protocol: a well-formed error event when
+        it broke after the first byte, then the protocol's terminator."""
+        ...
 
 
 def renamed(channel: Channel, body: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +88,10 @@ class Chat:
     def translator(self, adapter: BaseAdapter, channel: Channel, ctx: StreamContext) -> StreamTranslator:
         return adapter.stream(channel, ctx)
 
+    def stream_end(self, error: GatewayError | None) -> list[bytes]:
+        """OpenAI's: ``data: {"error": …}`` (the SDK raises it), then ``data: [DONE]``."""
+        return [stream_error_event(error), DONE] if error is not None else [DONE]
+
 
 class JsonEndpoint:
     """A JSON-in, JSON-out endpoint that adapters serve through ``build_endpoint`` / ``parse_endpoint``
@@ -109,6 +120,9 @@ class JsonEndpoint:
 
     def translator(self, adapter: BaseAdapter, channel: Channel, ctx: StreamContext) -> StreamTranslator:
         raise NotImplementedError(f"{self.endpoint} does not stream")
+
+    def stream_end(self, error: GatewayError | None) -> list[bytes]:
+        return []
 
 
 CHAT_COMPLETIONS = Chat()
