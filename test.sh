@@ -24,10 +24,13 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
-# The shared-state tests run a real redis-server; the benchmark smoke test drives wrk (Debian packages).
+# The shared-state tests run a real redis-server; the benchmark smoke test drives wrk; tests/test_browser.py
+# drives Debian's chromium through Playwright (requirements-dev.txt; never `playwright install`: its own
+# browser download is not used). Debian packages.
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -48,6 +51,16 @@ if ! cmp -s tests/deploy/package-lock.json "$SLS_HOME/package-lock.json" || [ ! 
   (cd "$SLS_HOME" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 export SERVERLESS_BIN="$SLS_HOME/node_modules/.bin/serverless"
+
+# The openai npm package for tests/test_browser.py (its ESM files are served to the page), likewise
+# outside the work tree and reused while tests/browser/package-lock.json is unchanged.
+BROWSER_HOME="${XDG_CACHE_HOME:-$HOME/.cache}/uni-gateway/browser"
+if ! cmp -s tests/browser/package-lock.json "$BROWSER_HOME/package-lock.json" || [ ! -f "$BROWSER_HOME/node_modules/openai/index.mjs" ]; then
+  rm -rf "$BROWSER_HOME" && mkdir -p "$BROWSER_HOME"
+  cp tests/browser/package.json tests/browser/package-lock.json "$BROWSER_HOME/"
+  (cd "$BROWSER_HOME" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+export BROWSER_NODE_MODULES="$BROWSER_HOME/node_modules"
 
 # The lint and type gate (ruff.toml, mypy.ini): shared/ stays ruff-clean and mypy --strict clean.
 "$PYTHON" -m ruff check shared
