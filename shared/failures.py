@@ -2,18 +2,30 @@
 
 Kept apart from the proxy's control flow so the rules of config.md ("what counts as a failure",
 "cool the key, not the channel", "not the only candidate") read in one place.
+
+Whatever an upstream said reaches the client only through :func:`describe`,
+:func:`attempt_failed`, :func:`client_error` and :func:`stream_error`: the provider's keys masked,
+then :func:`~.scrub.scrub` (key echoes, addresses); the masked but unscrubbed text goes to the log
+at WARNING. A wait an upstream asks for becomes a cooldown mark or a ``Retry-After`` only as a
+finite number of seconds, at most ``MAX_RETRY_AFTER_SECONDS``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .errors import GatewayError
 from .providers.base import UpstreamError
 from .routing import Channel
+from .scrub import scrub
+from .settings import RETRY_AFTER_CEILING
 from .store import AdmitResult
 from .store.keys import is_credential_id
+
+log = logging.getLogger("gateway")
 
 CLIENT_ERRORS = {400, 413, 422}  # the request itself is bad: answer at once, no retry
 KEY_ERRORS = {401, 402, 403, 429}  # our provider key is bad, out of quota or told to back off
@@ -27,6 +39,21 @@ class Failure:
     retry_after: float | None = None
 
 
+def clamp_wait(seconds: float | None, ceiling: float) -> float | None:
+    """A wait in seconds that is finite, not negative and at most ``ceiling``, or None."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, ceiling)
+
+
+def attempt_failed(channel: Channel, status: int, detail: str, retry_after: float | None = None,
+                   max_retry_after: float = RETRY_AFTER_CEILING, reason: str | None = None) -> Failure:
+    """A failed attempt: ``detail`` logged at WARNING with the provider's keys masked; the client's
+    summary gets ``reason``, or the detail scrubbed and shortened."""
+    log.warning("upstream %s (%s) failed: %s", channel.provider.name, channel.upstream_model, channel.provider.mask(detail)[:1000])
+    return Failure(channel, reason or _short(_clean(detail, channel)), status, clamp_wait(retry_after, max_retry_after))
+
+
 def failure_marks(failure: Failure, key_id: str | None, n_candidates: int) -> tuple[list[tuple[str, float]], bool]:
     """Cooldown marks for one failure, and whether the same channel may be retried with another key.
 
@@ -35,15 +62,15 @@ def failure_marks(failure: Failure, key_id: str | None, n_candidates: int) -> tu
     """
     provider = failure.channel.provider
     if failure.status in KEY_ERRORS and key_id is not None:
-        seconds = max(provider.key_cooldown, failure.retry_after or 0.0)
+        seconds = max(provider.key_cooldown, clamp_wait(failure.retry_after, RETRY_AFTER_CEILING) or 0.0)
         if seconds == 0 and failure.status != 429:
             seconds = provider.cooldown_period  # a bad or exhausted key: rest it like a channel
-        marks = [(key_id, seconds)] if seconds > 0 else []
+        marks = [(key_id, seconds)] if 0 < seconds < math.inf else []
         if len(provider.credentials) > 1:
             return marks, True
         if marks:
             return marks, False
-    if provider.cooldown_period > 0 and n_candidates > 1:
+    if 0 < provider.cooldown_period < math.inf and n_candidates > 1:
         return [(failure.channel.id, provider.cooldown_period)], False
     return [], False
 
@@ -59,7 +86,7 @@ def final_error(failures: list[Failure], result: AdmitResult, no_channel_reason:
         return GatewayError(503, no_channel_reason or "no upstream channel is available for this model", code="no_channel_available")
     summary = "; ".join(f"{f.channel.provider.name} ({f.channel.upstream_model}): {f.reason}" for f in failures)
     if all(f.status == 429 for f in failures):
-        waits = [f.retry_after for f in failures if f.retry_after]
+        waits = [f.retry_after for f in failures if f.retry_after and math.isfinite(f.retry_after)]
         headers = {"retry-after": str(math.ceil(min(waits)))} if waits else {}
         return GatewayError(429, f"every upstream is rate limited: {summary}", code="rate_limit_exceeded", headers=headers)
     if all(f.status == 504 for f in failures):
@@ -67,20 +94,40 @@ def final_error(failures: list[Failure], result: AdmitResult, no_channel_reason:
     return GatewayError(502, f"all upstream channels failed ({len(failures)} attempts): {summary}", code="upstream_failed")
 
 
+def _short(message: str, limit: int = 200) -> str:
+    return message if len(message) <= limit else message[:limit] + "…"
+
+
+def _clean(text: str, channel: Channel) -> str:
+    """Upstream text as a client may see it: the provider's keys masked, then scrubbed (key echoes,
+    addresses, the upstream's own host)."""
+    host = urlsplit(channel.provider.base_url or "").hostname
+    return scrub(channel.provider.mask(text), (host,) if host else ())
+
+
 def describe(err: UpstreamError, channel: Channel) -> str:
     """A short, key-free reason for the summary; upstream auth messages are never repeated."""
     if err.status in (401, 403):
         return f"HTTP {err.status}: the upstream rejected the provider key"
-    message = channel.provider.mask(err.message)
-    if len(message) > 200:
-        message = message[:200] + "…"
-    return f"HTTP {err.status}: {message}"
+    return f"HTTP {err.status}: {_short(_clean(err.message, channel))}"
 
 
 def client_error(err: UpstreamError, channel: Channel) -> GatewayError:
-    """An upstream 400/413/422 is about the request itself: hand it back, translated, at once."""
-    code = err.code if err.code and not err.code.isdigit() else None
+    """An upstream 400/413/422 is about the request itself: hand it back, translated, at once.
+    When scrubbing changed its message, the masked original is logged at WARNING."""
+    code = err.code if err.code and not err.code.isdigit() and scrub(err.code) == err.code else None
     if err.status == 413:
         code = code or "request_too_large"
-    return GatewayError(400 if err.status == 422 else err.status, channel.provider.mask(err.message),
-                        type="invalid_request_error", code=code)
+    message = _clean(err.message, channel)
+    if message != channel.provider.mask(err.message):
+        log.warning("upstream %s (%s) answered HTTP %s: %s", channel.provider.name, channel.upstream_model, err.status,
+                    channel.provider.mask(err.message)[:1000])
+    return GatewayError(400 if err.status == 422 else err.status, _short(message, 2000), type="invalid_request_error", code=code)
+
+
+def stream_error(err: UpstreamError, channel: Channel) -> GatewayError:
+    """The error event that ends a stream which broke after its first byte (before ``[DONE]``)."""
+    log.warning("upstream %s (%s) stream broke: %s", channel.provider.name, channel.upstream_model,
+                channel.provider.mask(err.message)[:1000])
+    return GatewayError(err.status if err.status >= 500 else 502, _short(_clean(err.message, channel), 1000),
+                        type="server_error", code="upstream_stream_error")

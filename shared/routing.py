@@ -17,7 +17,7 @@ from .credentials import Credential, mask
 from .providers import detect_engine, get_adapter
 from .providers.base import BaseAdapter
 from .ratelimit import Window
-from .settings import Settings
+from .settings import Settings, UpstreamLimits
 from .store import keys as layout
 from .store.base import AdmitRequest, LimitCheck
 from .store.keys import digest
@@ -149,6 +149,7 @@ class RoutingTable:
     fail_closed: bool
     disable_usage: bool
     all_models: tuple[str, ...]
+    upstream_limits: UpstreamLimits = field(default_factory=UpstreamLimits)  # what an upstream answer may cost
 
 
 def _provider_overrides(
@@ -297,4 +298,5 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
         fail_closed=prefs.rate_limit_fail_closed,
         disable_usage=settings.disable_database,
         all_models=all_models,
+        upstream_limits=settings.upstream,
     )

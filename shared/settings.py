@@ -10,7 +10,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger("gateway")
 
@@ -35,18 +35,44 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _float(env: Mapping[str, str], *names: str, default: float) -> float:
+def _float(env: Mapping[str, str], *names: str, default: float, high: float | None = None) -> float:
+    what = "a positive number of seconds" + (f" (at most {high:g})" if high is not None else "")
     for name in names:
         raw = env.get(name)
         if raw not in (None, ""):
             try:
                 value = float(raw)
             except ValueError:
-                raise ValueError(f"environment variable {name}: expected a positive number of seconds, got {raw!r}") from None
-            if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"environment variable {name}: expected a positive number of seconds, got {raw!r}")
+                raise ValueError(f"environment variable {name}: expected {what}, got {raw!r}") from None
+            if not math.isfinite(value) or value <= 0 or (high is not None and value > high):
+                raise ValueError(f"environment variable {name}: expected {what}, got {raw!r}")
             return value
     return default
+
+
+MIB = 1024 * 1024
+RETRY_AFTER_CEILING = 86400.0  # the largest MAX_RETRY_AFTER_SECONDS accepted (one day)
+
+
+@dataclass(frozen=True)
+class UpstreamLimits:
+    """What the gateway accepts from an upstream (the README's environment table): a hostile or
+    broken upstream must cost a bounded amount of memory, CPU and cooldown, never the instance."""
+
+    max_bytes: int = 64 * MIB  # MAX_UPSTREAM_BYTES: a whole (non-stream) answer, compressed and decoded
+    max_event_bytes: int = 8 * MIB  # MAX_SSE_EVENT_BYTES: one SSE event of a stream
+    max_stream_bytes: int = 1024 * MIB  # MAX_UPSTREAM_STREAM_BYTES: a whole stream, decoded (0 = no cap)
+    max_retry_after: float = 3600.0  # MAX_RETRY_AFTER_SECONDS: the longest Retry-After honoured
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> UpstreamLimits:
+        size = "a positive integer number of bytes"
+        return cls(
+            max_bytes=_int(env, "MAX_UPSTREAM_BYTES", cls.max_bytes, size),
+            max_event_bytes=_int(env, "MAX_SSE_EVENT_BYTES", cls.max_event_bytes, size),
+            max_stream_bytes=_int(env, "MAX_UPSTREAM_STREAM_BYTES", cls.max_stream_bytes, "a number of bytes (0: no cap)", 0),
+            max_retry_after=_float(env, "MAX_RETRY_AFTER_SECONDS", default=cls.max_retry_after, high=RETRY_AFTER_CEILING),
+        )
 
 
 @dataclass(frozen=True)
@@ -75,6 +101,7 @@ class Settings:
     store_retry: float = 5.0  # seconds: back-off before an unreachable shared store is tried again
     disable_database: bool = False
     max_body_bytes: int = 10 * 1024 * 1024
+    upstream: UpstreamLimits = field(default_factory=UpstreamLimits)
     host: str = "0.0.0.0"
     port: int = 8000
 
@@ -108,6 +135,7 @@ class Settings:
             store_retry=_float(env, "STORE_RETRY_SECONDS", default=5.0),
             disable_database=_truthy(env.get("DISABLE_DATABASE")),
             max_body_bytes=max_body,
+            upstream=UpstreamLimits.from_env(env),
             host=env.get("HOST") or "0.0.0.0",
             port=_int(env, "PORT", 8000, "a TCP port number (1-65535)", 1, 65535),
         )
