@@ -7,6 +7,12 @@ instance right after). Nothing is sent to the client until an upstream answered 
 status and a good first event, so a failure before that moves on to the next channel; once bytes
 went out there is no silent switch, and a broken stream ends with an error event and ``[DONE]``.
 
+Whatever an upstream sends is untrusted: a reply that is not HTTP, a body past its size limit
+(``MAX_UPSTREAM_BYTES``, ``MAX_UPSTREAM_STREAM_BYTES``, ``MAX_SSE_EVENT_BYTES``), JSON of an
+unexpected shape, an absurd ``Retry-After``. Once the request was sent, any exception while reading
+the answer is a failed attempt (502, or 504 for a read timeout) that moves on to the next channel,
+or, after the first byte, the stream's error event; never a 500.
+
 What differs between endpoints is the :class:`~.operations.Operation`; the answer is a neutral
 :class:`Answer` (status, headers, bytes or an async byte stream) that ``app.py`` renders.
 """
@@ -25,12 +31,25 @@ import httpx
 
 from .credentials import Credential
 from .errors import GatewayError
-from .failures import CLIENT_ERRORS, Failure, Parking, client_error, connection_failure, describe, failure_marks, final_error
+from .failures import (
+    CLIENT_ERRORS,
+    Failure,
+    Parking,
+    attempt_failed,
+    client_error,
+    connection_failure,
+    describe,
+    failure_marks,
+    final_error,
+    stream_error,
+)
+from .http_client import body_chunks, read_body, transport_failure
 from .logs import Attempt, RequestLog
 from .operations import Operation
 from .providers.base import CHAT, StreamContext, StreamTranslator, UpstreamError
 from .routing import Candidate, Channel, KeyPolicy, RoutingTable
 from .scheduling import admission, key_order, order_channels
+from .sse import event_limit
 from .store import AdmitResult, LimitCheck, Store, Usage
 
 log = logging.getLogger("gateway")
@@ -38,6 +57,8 @@ log = logging.getLogger("gateway")
 JSON = "application/json"
 SSE = "text/event-stream; charset=utf-8"
 STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+ERROR_BODY_BYTES = 64 * 1024  # an upstream error body is read up to this size (the status already says it failed)
+MAX_TOKENS = 10**9  # a reported token count above this is not believed (it would only poison the usage counters)
 
 
 @dataclass
@@ -104,6 +125,7 @@ class Dispatcher:
         self.table = table
         self.store = store
         self.triggers = tuple(t.encode() for t in table.error_triggers)
+        self.limits = table.upstream_limits
         self._tasks: set[asyncio.Task[None]] = set()
         self.parking = Parking()
 
@@ -184,7 +206,8 @@ class Dispatcher:
                     return outcome
                 call.trace.attempts.append(Attempt(channel.provider.name, channel.upstream_model, outcome.status, ms, outcome.reason))
                 log.warning("request %s: %s attempt %d on %s (%s) failed after %.0f ms: %s", call.trace.request_id or "-",
-                            call.op.endpoint, call.count, channel.provider.name, channel.upstream_model, ms, outcome.reason)
+                            call.op.endpoint, call.count, channel.provider.name, channel.upstream_model, ms,
+                            outcome.detail or outcome.reason)
                 call.failures.append(outcome)
                 marks, same_channel = failure_marks(outcome, credential.id if credential else None, len(candidates), self.parking)
                 if marks:
@@ -208,6 +231,7 @@ class Dispatcher:
         provider = channel.provider
         adapter = provider.adapter
         op = call.op
+        limits = self.limits
         if credential is not None:
             check = channel.key_limits.get(credential.id)
             if check is not None:
@@ -216,35 +240,43 @@ class Dispatcher:
         if not call.upstream_started:
             call.upstream_started = time.perf_counter()
         response = None
+        sending = False  # from here on, an exception comes from the upstream exchange, not from us
         try:
             async with asyncio.timeout(timeout):
                 body = op.body_for(channel, call.body)
                 built = await op.build(adapter, channel, credential, body, call.stream)
                 outbound = await adapter.prepare(channel, credential, built, call.raw if built.payload is call.body else None)
+                sending = True
                 response = await adapter.send(outbound, channel.timeout)
                 if response.status_code >= 400:
-                    raise adapter.parse_error(response.status_code, await response.aread(), response.headers)
+                    data = await read_body(response, ERROR_BODY_BYTES, truncate=True, idle_timeout=channel.timeout)
+                    raise adapter.parse_error(response.status_code, data, response.headers)
                 if not call.stream:
-                    data = await response.aread()
+                    data = await read_body(response, limits.max_bytes, idle_timeout=channel.timeout)
                     parsed = op.parse(adapter, channel, data, call.ctx)
                     self._check_triggers(data)
                 else:
-                    translator = op.translator(adapter, channel, call.ctx)
-                    chunks = response.aiter_bytes()
+                    with event_limit(limits.max_event_bytes):
+                        translator = op.translator(adapter, channel, call.ctx)
+                    chunks = body_chunks(response, limits.max_stream_bytes, "stream", "MAX_UPSTREAM_STREAM_BYTES", channel.timeout)
                     first = await self._first_events(translator, chunks)
         except UpstreamError as err:
             await self._close(response)
             if err.status in CLIENT_ERRORS:
                 raise client_error(err, channel) from None
-            return Failure(channel, describe(err, channel), err.status, err.retry_after)
+            return attempt_failed(channel, err.status, f"HTTP {err.status}: {err.message}", err.retry_after,
+                                  limits.max_retry_after, reason=describe(err, channel))
         except TimeoutError:
             await self._close(response)
-            return Failure(channel, f"timed out after {timeout:.1f}s", 504)
-        except (httpx.HTTPError, OSError) as exc:
+            return attempt_failed(channel, 504, f"timed out after {timeout:.1f}s")
+        except GatewayError:
+            raise
+        except Exception as exc:
+            if not sending and not isinstance(exc, (httpx.HTTPError, OSError)):
+                raise  # building the request failed: our bug, not the upstream's doing
             await self._close(response)
-            status, what = connection_failure(exc)
-            log.debug("request %s: %s: %s", call.trace.request_id or "-", what, provider.mask(repr(exc))[:300])
-            return Failure(channel, what, status)
+            status, reason = connection_failure(exc) or transport_failure(exc)
+            return attempt_failed(channel, status, reason)
 
         headers = {**call.headers, "x-gateway-provider": provider.name, "server-timing": call.server_timing()}
         log.debug("%s model=%s provider=%s attempts=%d stream=%s", op.endpoint, call.model, provider.name, call.count, call.stream)
@@ -255,8 +287,7 @@ class Dispatcher:
                 await self._record(call, parsed.usage, True)
 
             return Answer(200, headers, JSON, body=parsed.body, after=after, usage=parsed.usage)
-        return Answer(200, {**headers, **STREAM_HEADERS}, SSE,
-                      stream=self._relay(call, first, chunks, translator, response, provider.mask))
+        return Answer(200, {**headers, **STREAM_HEADERS}, SSE, stream=self._relay(call, first, chunks, translator, response, channel))
 
     async def _first_events(self, translator: StreamTranslator, chunks: AsyncIterator[bytes]) -> list[bytes]:
         """Read until the translator produced its first event (or reported an error)."""
@@ -278,15 +309,23 @@ class Dispatcher:
         return first
 
     async def _relay(self, call: Call, first: list[bytes], chunks: AsyncIterator[bytes], translator: StreamTranslator,
-                     response: httpx.Response, mask: Callable[[str], str]) -> AsyncIterator[bytes]:
-        """Forward the rest of the stream as it arrives; a break becomes an error event + [DONE]."""
+                     response: httpx.Response, channel: Channel) -> AsyncIterator[bytes]:
+        """Forward the rest of the stream as it arrives; a break becomes an error event + [DONE].
+
+        Each gap between events is bounded by the channel's timeout: a read that times out breaks
+        the stream, and so do bytes that keep trickling in without ever completing an event."""
         error: GatewayError | None = None
         try:
             yield b"".join(first)
+            gap = channel.timeout
+            last = time.monotonic()
             async for chunk in chunks:
                 events = translator.feed(chunk)
                 if events:
                     yield b"".join(events) if len(events) > 1 else events[0]
+                    last = time.monotonic()
+                elif time.monotonic() - last > gap:
+                    raise UpstreamError(504, f"the upstream sent no complete event for {gap:g}s")
                 if translator.error is not None:
                     break
             else:
@@ -294,16 +333,17 @@ class Dispatcher:
                 if tail:
                     yield b"".join(tail)
             if translator.error is not None:
-                err = translator.error
-                error = GatewayError(err.status if err.status >= 500 else 502, mask(err.message), type="server_error",
-                                     code="upstream_stream_error")
+                error = stream_error(translator.error, channel)
         except asyncio.CancelledError:
             # The client went away and the server cancels the stream. Any await here would be cancelled
             # too, so closing the upstream and recording the request run as a task of their own.
             self._spawn(self._abandon(call, translator, response))
             raise
-        except (httpx.HTTPError, OSError, TimeoutError) as exc:
-            error = GatewayError(502, f"the upstream stream broke: {type(exc).__name__}", type="server_error", code="upstream_stream_error")
+        except UpstreamError as err:
+            error = stream_error(err, channel)
+        except Exception as exc:  # whatever the transport or a translator raised: never a 500 after the first byte
+            status, reason = transport_failure(exc)
+            error = stream_error(UpstreamError(status, f"the upstream stream broke: {reason}"), channel)
         await self._close(response)
         for event in call.op.stream_end(error):
             yield event
@@ -337,7 +377,7 @@ class Dispatcher:
         record = None
         if ok and call.counted and not self.table.disable_usage:
             usage = usage if isinstance(usage, dict) else {}
-            record = Usage(call.policy.key_id, call.model, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+            record = Usage(call.policy.key_id, call.model, tokens(usage.get("prompt_tokens")), tokens(usage.get("completion_tokens")))
         if record is None and not call.uses:
             return
         try:
@@ -346,4 +386,18 @@ class Dispatcher:
             log.warning("usage not recorded: %s", type(exc).__name__)
 
 
-__all__ = ["Answer", "Call", "Dispatcher", "ratelimit_headers"]
+def tokens(value: Any) -> int:
+    """A token count as an upstream reported it, or 0 when it is not a sane count ("lots", [3], -5,
+    NaN, 1e400): a hostile usage object must not break accounting, nor poison the usage counters."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, float):
+        value = int(value) if math.isfinite(value) else 0
+    elif isinstance(value, str):
+        value = int(value) if value.isascii() and value.isdigit() and len(value) < 12 else 0
+    elif not isinstance(value, int):
+        return 0
+    return value if 0 <= value <= MAX_TOKENS else 0
+
+
+__all__ = ["Answer", "Call", "Dispatcher", "ratelimit_headers", "tokens"]

@@ -2,23 +2,35 @@
 
 Kept apart from the proxy's control flow so the rules of config.md ("what counts as a failure",
 "cool the key, not the channel", "not the only candidate") read in one place.
+
+Whatever an upstream said reaches the client only through :func:`describe`,
+:func:`attempt_failed`, :func:`client_error` and :func:`stream_error`: the provider's keys masked,
+then :func:`~.scrub.scrub` (key echoes, addresses); the masked but unscrubbed text goes to the log
+at WARNING. A wait an upstream asks for becomes a cooldown mark or a ``Retry-After`` only as a
+finite number of seconds, at most ``MAX_RETRY_AFTER_SECONDS``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
 from .errors import GatewayError
 from .providers.base import UpstreamError
 from .routing import Channel
+from .scrub import scrub
+from .settings import RETRY_AFTER_CEILING
 from .store import AdmitResult
 from .store.keys import is_credential_id, is_parked_id, parked_id, provider_of
+
+log = logging.getLogger("gateway")
 
 CLIENT_ERRORS = {400, 413, 422}  # the request itself is bad: answer at once, no retry
 REJECTED = {401, 402, 403}  # the upstream refused our provider key (bad, revoked, out of credit, not allowed)
@@ -32,6 +44,7 @@ class Failure:
     reason: str
     status: int  # upstream status, or 504 for timeouts, 502 for connection errors
     retry_after: float | None = None
+    detail: str = ""  # for the log: the upstream's own words, keys masked (never sent to the client)
 
 
 class Parking:
@@ -53,6 +66,22 @@ class Parking:
         return seconds
 
 
+def clamp_wait(seconds: float | None, ceiling: float) -> float | None:
+    """A wait in seconds that is finite, not negative and at most ``ceiling``, or None."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, ceiling)
+
+
+def attempt_failed(channel: Channel, status: int, detail: str, retry_after: float | None = None,
+                   max_retry_after: float = RETRY_AFTER_CEILING, reason: str | None = None) -> Failure:
+    """A failed attempt: ``detail`` kept for the log with the provider's keys masked (the dispatcher
+    logs one WARNING per failed attempt); the client's summary gets ``reason``, or the detail
+    scrubbed and shortened."""
+    return Failure(channel, reason or _short(_clean(detail, channel)), status, clamp_wait(retry_after, max_retry_after),
+                   channel.provider.mask(detail)[:1000])
+
+
 def failure_marks(failure: Failure, key_id: str | None, n_candidates: int,
                   parking: Parking | None = None) -> tuple[list[tuple[str, float]], bool]:
     """Cooldown marks for one failure, and whether the same channel may be retried with another key.
@@ -66,13 +95,13 @@ def failure_marks(failure: Failure, key_id: str | None, n_candidates: int,
         if failure.status in REJECTED:
             marks = [(parked_id(key_id), (parking or Parking()).next(key_id, provider.key_cooldown))]
         else:
-            seconds = max(provider.key_cooldown, failure.retry_after or 0.0)
-            marks = [(key_id, seconds)] if seconds > 0 else []
+            seconds = max(provider.key_cooldown, clamp_wait(failure.retry_after, RETRY_AFTER_CEILING) or 0.0)
+            marks = [(key_id, seconds)] if 0 < seconds < math.inf else []
         if len(provider.credentials) > 1:
             return marks, True
         if marks:
             return marks, False
-    if provider.cooldown_period > 0 and n_candidates > 1:
+    if 0 < provider.cooldown_period < math.inf and n_candidates > 1:
         return [(failure.channel.id, provider.cooldown_period)], False
     return [], False
 
@@ -97,7 +126,7 @@ def final_error(failures: list[Failure], result: AdmitResult, no_channel_reason:
         return GatewayError(503, no_channel_reason or "no upstream channel is available for this model", code="no_channel_available")
     summary = "; ".join(f"{f.channel.provider.name} ({f.channel.upstream_model}): {f.reason}" for f in failures)
     if all(f.status == 429 for f in failures):
-        waits = [f.retry_after for f in failures if f.retry_after]
+        waits = [f.retry_after for f in failures if f.retry_after and math.isfinite(f.retry_after)]
         headers = {"retry-after": str(math.ceil(min(waits)))} if waits else {}
         return GatewayError(429, f"every upstream is rate limited: {summary}", code="rate_limit_exceeded", headers=headers)
     if all(f.status == 504 for f in failures):
@@ -108,8 +137,9 @@ def final_error(failures: list[Failure], result: AdmitResult, no_channel_reason:
     return GatewayError(502, f"all upstream channels failed ({len(failures)} attempts): {summary}", code="upstream_failed")
 
 
-def connection_failure(exc: BaseException) -> tuple[int, str]:
-    """``(status, what happened)`` for an exception from the transport, named for what it is.
+def connection_failure(exc: BaseException) -> tuple[int, str] | None:
+    """``(status, what happened)`` for a failure to reach the upstream, named for what it is; None
+    for anything else (a broken answer: see ``http_client.transport_failure``).
 
     httpx-aiohttp reports every failure to connect as ``ConnectTimeout``; the real cause (a DNS
     failure, a refused connection, a TLS problem, a real timeout) is in the exception chain. The
@@ -132,28 +162,47 @@ def connection_failure(exc: BaseException) -> tuple[int, str]:
         return 502, "TLS handshake with the upstream failed"
     if any(isinstance(e, ConnectionResetError | BrokenPipeError) for e in chain) or "ServerDisconnectedError" in names:
         return 502, "the upstream closed the connection"
-    if any(isinstance(e, TimeoutError) for e in chain) or "ConnectionTimeoutError" in names or "ServerTimeoutError" in names:
-        connecting = any(isinstance(e, httpx.ConnectTimeout) for e in chain)
-        return 504, "timed out connecting to the upstream" if connecting else "timed out waiting for the upstream"
+    if "ConnectionTimeoutError" in names or (isinstance(exc, httpx.ConnectTimeout) and any(isinstance(e, TimeoutError) for e in chain)):
+        return 504, "timed out connecting to the upstream"
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) or "ClientConnectorError" in names:
         return 502, "could not connect to the upstream"
-    return 502, f"the connection to the upstream failed ({type(exc).__name__})"
+    return None
+
+
+def _short(message: str, limit: int = 200) -> str:
+    return message if len(message) <= limit else message[:limit] + "…"
+
+
+def _clean(text: str, channel: Channel) -> str:
+    """Upstream text as a client may see it: the provider's keys masked, then scrubbed (key echoes,
+    addresses, the upstream's own host)."""
+    host = urlsplit(channel.provider.base_url or "").hostname
+    return scrub(channel.provider.mask(text), (host,) if host else ())
 
 
 def describe(err: UpstreamError, channel: Channel) -> str:
     """A short, key-free reason for the summary; upstream auth messages are never repeated."""
     if err.status in (401, 403):
         return f"HTTP {err.status}: the upstream rejected the provider key"
-    message = channel.provider.mask(err.message)
-    if len(message) > 200:
-        message = message[:200] + "…"
-    return f"HTTP {err.status}: {message}"
+    return f"HTTP {err.status}: {_short(_clean(err.message, channel))}"
 
 
 def client_error(err: UpstreamError, channel: Channel) -> GatewayError:
-    """An upstream 400/413/422 is about the request itself: hand it back, translated, at once."""
-    code = err.code if err.code and not err.code.isdigit() else None
+    """An upstream 400/413/422 is about the request itself: hand it back, translated, at once.
+    When scrubbing changed its message, the masked original is logged at WARNING."""
+    code = err.code if err.code and not err.code.isdigit() and scrub(err.code) == err.code else None
     if err.status == 413:
         code = code or "request_too_large"
-    return GatewayError(400 if err.status == 422 else err.status, channel.provider.mask(err.message),
-                        type="invalid_request_error", code=code)
+    message = _clean(err.message, channel)
+    if message != channel.provider.mask(err.message):
+        log.warning("upstream %s (%s) answered HTTP %s: %s", channel.provider.name, channel.upstream_model, err.status,
+                    channel.provider.mask(err.message)[:1000])
+    return GatewayError(400 if err.status == 422 else err.status, _short(message, 2000), type="invalid_request_error", code=code)
+
+
+def stream_error(err: UpstreamError, channel: Channel) -> GatewayError:
+    """The error event that ends a stream which broke after its first byte (before ``[DONE]``)."""
+    log.warning("upstream %s (%s) stream broke: %s", channel.provider.name, channel.upstream_model,
+                channel.provider.mask(err.message)[:1000])
+    return GatewayError(err.status if err.status >= 500 else 502, _short(_clean(err.message, channel), 1000),
+                        type="server_error", code="upstream_stream_error")

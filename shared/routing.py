@@ -17,7 +17,7 @@ from .credentials import Credential, mask
 from .providers import detect_engine, get_adapter
 from .providers.base import BaseAdapter
 from .ratelimit import Window
-from .settings import Settings
+from .settings import Settings, UpstreamLimits
 from .store import keys as layout
 from .store.base import AdmitRequest, LimitCheck
 from .store.keys import digest
@@ -150,6 +150,7 @@ class RoutingTable:
     disable_usage: bool
     all_models: tuple[str, ...]
     dev_keys: tuple[str, ...] = ()  # the public development keys that are active, as "VARIABLE=key"
+    upstream_limits: UpstreamLimits = field(default_factory=UpstreamLimits)  # what an upstream answer may cost
 
 
 def _provider_overrides(
@@ -304,4 +305,5 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
         disable_usage=settings.disable_database,
         all_models=all_models,
         dev_keys=tuple(dev_keys),
+        upstream_limits=settings.upstream,
     )

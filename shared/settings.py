@@ -10,7 +10,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .logs import read_env
 
@@ -81,18 +81,44 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _float(env: Mapping[str, str], *names: str, default: float) -> float:
+def _float(env: Mapping[str, str], *names: str, default: float, high: float | None = None) -> float:
+    what = "a positive number of seconds" + (f" (at most {high:g})" if high is not None else "")
     for name in names:
         raw = env.get(name)
         if raw not in (None, ""):
             try:
                 value = float(raw)
             except ValueError:
-                raise ValueError(f"environment variable {name}: expected a positive number of seconds, got {raw!r}") from None
-            if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"environment variable {name}: expected a positive number of seconds, got {raw!r}")
+                raise ValueError(f"environment variable {name}: expected {what}, got {raw!r}") from None
+            if not math.isfinite(value) or value <= 0 or (high is not None and value > high):
+                raise ValueError(f"environment variable {name}: expected {what}, got {raw!r}")
             return value
     return default
+
+
+MIB = 1024 * 1024
+RETRY_AFTER_CEILING = 86400.0  # the largest MAX_RETRY_AFTER_SECONDS accepted (one day)
+
+
+@dataclass(frozen=True)
+class UpstreamLimits:
+    """What the gateway accepts from an upstream (the README's environment table): a hostile or
+    broken upstream must cost a bounded amount of memory, CPU and cooldown, never the instance."""
+
+    max_bytes: int = 64 * MIB  # MAX_UPSTREAM_BYTES: a whole (non-stream) answer, compressed and decoded
+    max_event_bytes: int = 8 * MIB  # MAX_SSE_EVENT_BYTES: one SSE event of a stream
+    max_stream_bytes: int = 1024 * MIB  # MAX_UPSTREAM_STREAM_BYTES: a whole stream, decoded (0 = no cap)
+    max_retry_after: float = 3600.0  # MAX_RETRY_AFTER_SECONDS: the longest Retry-After honoured
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> UpstreamLimits:
+        size = "a positive integer number of bytes"
+        return cls(
+            max_bytes=_int(env, "MAX_UPSTREAM_BYTES", cls.max_bytes, size),
+            max_event_bytes=_int(env, "MAX_SSE_EVENT_BYTES", cls.max_event_bytes, size),
+            max_stream_bytes=_int(env, "MAX_UPSTREAM_STREAM_BYTES", cls.max_stream_bytes, "a number of bytes (0: no cap)", 0),
+            max_retry_after=_float(env, "MAX_RETRY_AFTER_SECONDS", default=cls.max_retry_after, high=RETRY_AFTER_CEILING),
+        )
 
 
 @dataclass(frozen=True)
@@ -126,6 +152,7 @@ class Settings:
     body_timeout: float = 30.0  # seconds for the whole request body to arrive
     header_timeout: float = 10.0  # local door: seconds for a request's head to arrive
     max_header_bytes: int = 64 * 1024  # local door: largest request head
+    upstream: UpstreamLimits = field(default_factory=UpstreamLimits)
     host: str = "127.0.0.1"
     port: int = 8000
     environment: str = ""  # "", "development" or "production"
@@ -171,6 +198,7 @@ class Settings:
             body_timeout=_float(env, "REQUEST_BODY_TIMEOUT_SECONDS", default=30.0),
             header_timeout=_float(env, "REQUEST_HEADER_TIMEOUT_SECONDS", default=10.0),
             max_header_bytes=_int(env, "MAX_REQUEST_HEADER_BYTES", 64 * 1024, "a positive integer number of bytes", 1024),
+            upstream=UpstreamLimits.from_env(env),
             host=host,
             port=_int(env, "PORT", 8000, "a TCP port number (1-65535)", 1, 65535),
             environment=environment,

@@ -17,12 +17,14 @@ timeouts) the same way for every engine.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..credentials import Credential, api_keys
+from ..settings import RETRY_AFTER_CEILING
 
 if TYPE_CHECKING:
     import httpx
@@ -198,34 +200,46 @@ def model_ids(obj: Any) -> list[str]:
     return [m["id"] for m in data or () if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
+def _wait(seconds: float) -> float | None:
+    """A wait an upstream asked for, if it is believable: finite and not negative (``inf``, ``nan``,
+    ``1e309`` and ``-5`` are ignored), and at most a day (a longer one is cut to a day; the
+    dispatcher then cuts it to ``MAX_RETRY_AFTER_SECONDS``)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, RETRY_AFTER_CEILING)
+
+
 def retry_after_of(headers: Mapping[str, str]) -> float | None:
-    """``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    """``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date), when believable."""
     raw = headers.get("retry-after-ms")
     if raw:
         try:
-            return max(0.0, float(raw) / 1000)
+            wait = _wait(float(raw) / 1000)
         except ValueError:
-            pass
+            wait = None
+        if wait is not None:
+            return wait
     raw = headers.get("retry-after")
     if not raw:
         return None
     try:
-        return max(0.0, float(raw))
+        return _wait(float(raw))
     except ValueError:
         from email.utils import parsedate_to_datetime
 
         try:
-            return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-        except (TypeError, ValueError):
+            return _wait(max(0.0, parsedate_to_datetime(raw).timestamp() - time.time()))
+        except (TypeError, ValueError, OverflowError, IndexError):
             return None
 
 
 def parse_error_body(status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
-    """Recognise every upstream error shape (providers.md section 11) in one place."""
+    """Recognise every upstream error shape (providers.md section 11) in one place; a body of any
+    other shape (or not JSON) still gives an error, with its first bytes as the message."""
     retry_after = retry_after_of(headers)
     try:
         body: Any = json.loads(data) if data.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, list) and len(body) == 1:
         body = body[0]  # Google's one-element array
@@ -238,19 +252,20 @@ def parse_error_body(status: int, data: bytes, headers: Mapping[str, str]) -> Up
             message = err.get("message")
             type_ = err.get("type") or err.get("status")
             code = err.get("code")
-            if retry_after is None:
-                for detail in err.get("details") or []:
+            details = err.get("details")
+            if retry_after is None and isinstance(details, list):
+                for detail in details:
                     delay = isinstance(detail, dict) and detail.get("retryDelay")
                     if isinstance(delay, str) and delay.endswith("s"):
                         try:
-                            retry_after = float(delay[:-1])
+                            retry_after = _wait(float(delay[:-1]))
                         except ValueError:
                             pass
         elif isinstance(err, str):
             message = err
         elif body.get("object") == "error":  # vLLM / Mistral
             message, type_, code = body.get("message"), body.get("type"), body.get("code")
-        elif body.get("success") is False and body.get("errors"):  # Cloudflare envelope
+        elif body.get("success") is False and isinstance(body.get("errors"), list) and body["errors"]:  # Cloudflare envelope
             first = body["errors"][0]
             message, code = (first.get("message"), first.get("code")) if isinstance(first, dict) else (str(first), None)
         elif "message" in body:

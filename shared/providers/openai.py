@@ -1,6 +1,13 @@
 """OpenAI and any OpenAI-compatible host: the body goes through untouched, and so does the stream,
-as bytes, event by event. Only what must be checked is looked at: the first event and any event
-carrying an ``error`` or ``usage`` key.
+as bytes, event by event.
+
+Every stream event is checked before it is forwarded, cheaply (:func:`ordinary`: a ``{`` … ``}``
+object whose ``choices`` is a list, no ``error`` or ``usage`` key) and, when that test fails, in
+full (``json.loads``). An event that is not a JSON object (truncated, garbage) or whose
+``choices`` is not a list is an upstream failure: the next channel before the first byte, the
+stream's error event after it. An event that passes the cheap test but is broken inside its
+braces is forwarded as it is (the client's JSON parser raises on it): parsing every event would
+cost ~10% of a streamed request's CPU.
 """
 
 from __future__ import annotations
@@ -51,6 +58,31 @@ def in_band_error(obj: Any) -> UpstreamError | None:
     return UpstreamError(502, str(err))
 
 
+def ordinary(data: bytes) -> bool:
+    """The cheap test every stream event passes through (~0.3 µs, where ``json.loads`` costs ~2 µs
+    and, measured with the benchmark, ~10% of a streamed request's CPU): the event looks like a
+    JSON object (``{`` … ``}``) whose ``choices`` is a list, with no ``error`` or ``usage`` key in it.
+    Anything else is parsed and checked in full. Quotes inside JSON strings are escaped, so
+    ``"choices":`` can only be a key."""
+    if data[:1] != b"{" or data[-1:] != b"}" or b'"error"' in data or b'"usage"' in data:
+        return False
+    at = data.find(b'"choices":')
+    if at < 0:
+        return False
+    after = data[at + 10:at + 12]
+    return after[:1] == b"[" or after == b" ["
+
+
+def malformed(obj: Any) -> str | None:
+    """What is wrong with a parsed stream event that would break an OpenAI client, if anything."""
+    if not isinstance(obj, dict):
+        return "is not a JSON object"
+    choices = obj.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        return "has 'choices' that is not a list"
+    return None
+
+
 class PassthroughStream:
     """Forward OpenAI-format events as bytes; watch for errors, usage and the ``[DONE]`` sentinel."""
 
@@ -76,25 +108,32 @@ class PassthroughStream:
             if self.done or self.error:
                 break
             data = data_of(block)
-            if data is None:
-                continue  # keep-alive comment
+            if data is None or not data.strip():
+                continue  # keep-alive comment, or an empty data line
             if data.startswith(b"[DONE]"):
                 self.done = True
                 break
-            if b'"error"' in data or b'"usage"' in data or (self._drop_empty and b'"choices":[]' in data):
-                try:
-                    obj = json.loads(data)
-                except ValueError:
-                    obj = None
+            if ordinary(data) and not (self._drop_empty and b'"choices":[]' in data):
+                out.append(b"data: " + data + b"\n\n")
+                continue
+            try:
+                obj = json.loads(data)
+            except (ValueError, RecursionError):
+                obj = None
+            problem = malformed(obj)
+            if problem is not None:
+                self.error = UpstreamError(502, f"the upstream sent a stream event that {problem}")
+                break
+            if b'"error"' in data:
                 err = in_band_error(obj)
                 if err is not None:
                     self.error = err
                     break
-                if isinstance(obj, dict):
-                    if obj.get("usage"):
-                        self.usage = obj["usage"]
-                    if self._drop_empty and not obj.get("choices") and not obj.get("usage"):
-                        continue  # Azure's prompt-filter chunk: empty choices, blank id and model
+            usage = obj.get("usage")
+            if usage and isinstance(usage, dict):
+                self.usage = usage
+            if self._drop_empty and not obj.get("choices") and not usage:
+                continue  # Azure's prompt-filter chunk: empty choices, blank id and model
             out.append(b"data: " + data + b"\n\n")
         return out
 
