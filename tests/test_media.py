@@ -143,6 +143,12 @@ def test_image_edit_uploads_the_image_byte_for_byte(up):
     assert sent["body"] == {"model": up.upstream_model("gpt-image-1"), "prompt": "add a hat", "n": "2"}
 
 
+def test_image_edit_stream(up):
+    events = list(up.client().images.edit(model="gpt-image-1", image=("a.png", b"PNG", "image/png"), prompt="p", stream=True))
+    assert [e.type for e in events] == ["image_edit.partial_image", "image_edit.completed"]
+    assert base64.b64decode(events[-1].b64_json) == b"PNG" and up.fake.requests[-1]["body"]["stream"] == "true"
+
+
 def test_image_edit_with_several_images(up):
     edited = up.client().images.edit(model="gpt-image-1", prompt="merge",
                                      image=[("a.png", b"AAA", "image/png"), ("b.webp", b"BBB", "image/webp")])
@@ -212,6 +218,14 @@ def test_transcription_stream(up):
     assert "".join(e.delta for e in events if e.type == "transcript.text.delta") == "transcribe of a.mp3 (3 bytes, audio/mpeg)"
     assert events[-1].type == "transcript.text.done" and events[-1].usage.output_tokens == 45
     assert up.fake.requests[-1]["body"]["stream"] == "true"
+
+
+def test_transcription_stream_that_breaks_ends_with_an_error_event(up):
+    up.fake.default = Reply(break_after=2)
+    stream = up.client().audio.transcriptions.create(model="whisper-1", file=("a.mp3", b"abc", "audio/mpeg"), stream=True)
+    with pytest.raises(openai.APIError) as info:
+        list(stream)
+    assert "upstream stream broke" in info.value.message
 
 
 @pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # openai-python marks translations deprecated
@@ -296,8 +310,12 @@ def test_usage_is_recorded_per_endpoint(fake_factory, gateway_factory):
     client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"x", "audio/wav"))
     client.audio.speech.create(model="tts-1", voice="alloy", input="x").read()
     client.images.generate(model="gpt-image-1", prompt="p")
-    time.sleep(0.2)  # recorded after the answer was sent
-    usage = asyncio.run(store.get_usage(gateway_key_id("sk-media-user"), day_of(time.time())))
+    deadline = time.time() + 5
+    while True:  # recorded just after each answer was sent
+        usage = asyncio.run(store.get_usage(gateway_key_id("sk-media-user"), day_of(time.time())))
+        if usage.get("gpt-image-1:requests") or time.time() > deadline:
+            break
+        time.sleep(0.05)
     assert usage == {
         "text-embedding-3-small:requests": 1, "text-embedding-3-small:prompt_tokens": 3, "text-embedding-3-small:completion_tokens": 0,
         "whisper-1:requests": 1, "whisper-1:prompt_tokens": 14, "whisper-1:completion_tokens": 45,
