@@ -1,6 +1,7 @@
 """The ASGI application: every door (local, Vercel, Lambda, Cloud Functions) serves this object.
 
-Routes: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /healthz`` (the ``/v1`` prefix is
+Routes: ``POST /v1/chat/completions``, the other OpenAI endpoints (embeddings, images, audio,
+moderations: :data:`.media.MEDIA`), ``GET /v1/models``, ``GET /healthz`` (the ``/v1`` prefix is
 optional). Every error is an OpenAI error object.
 """
 
@@ -32,6 +33,8 @@ from .dispatch import Answer
 from .errors import GatewayError
 from .gateway import Gateway
 from .logs import RequestLog, setup
+from .media import MEDIA, Cut, MediaOperation
+from .multipart import parse_form
 from .operations import CHAT_COMPLETIONS
 from .settings import Settings
 from .store import Store
@@ -163,10 +166,58 @@ async def chat_completions(gateway: Gateway, scope: Scope, receive: Receive) -> 
         return failed(trace, GatewayError(500, "The gateway hit an internal error; it has been logged.", code="internal_error"))
 
 
+class RelayedStream(StreamingResponse):
+    """A stream whose end marks a break (:class:`.media.Cut`, binary audio) by not ending the body:
+    the connection closes mid-answer, so the client sees an error rather than a short file."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        cut = False
+        async for chunk in self.body_iterator:
+            if isinstance(chunk, Cut):
+                cut = True  # read on: the dispatcher records the request once the stream ends
+            elif chunk:
+                await send({"type": "http.response.body", "body": chunk.encode() if isinstance(chunk, str) else chunk, "more_body": True})
+        if not cut:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def media_endpoint(op: MediaOperation) -> Endpoint:
+    """The handler of a non-chat endpoint: the same steps as chat (auth, body, dispatch, errors),
+    with a JSON body or a multipart upload, and the answer in whatever form the operation gives."""
+
+    async def handler(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
+        started = time.perf_counter()
+        trace = trace_of(scope)
+        try:
+            runtime = await gateway.ready()
+            headers = Headers(scope=scope)
+            policy = gateway.authenticate(headers, runtime)
+            trace.key_id = policy.key_id
+            raw = await read_body(scope, receive, gateway.settings)
+            if op.multipart:
+                body: dict[str, Any] = parse_form(raw, headers.get("content-type"))
+            else:
+                body = parse_json(raw, gateway.settings.max_json_containers)
+            trace.model = model = op.check(body, policy)
+            answer = await runtime.dispatcher.run(op, policy, body, model, started, None if op.multipart else raw, trace=trace)
+            if answer.stream is not None:
+                return RelayedStream(answer.stream, status_code=answer.status, media_type=answer.media_type, headers=answer.headers)
+            return render(answer)
+        except GatewayError as exc:
+            return failed(trace, exc)
+        except Exception:
+            log.exception("unhandled error (request %s)", trace.request_id)
+            return failed(trace, GatewayError(500, "The gateway hit an internal error; it has been logged.", code="internal_error"))
+
+    return handler
+
+
 # The API endpoints, answered straight from the ASGI call (see GatewayApp); the ``/v1`` prefix is optional.
 ENDPOINTS: dict[str, Endpoint] = {
     "/v1/chat/completions": chat_completions,
     "/chat/completions": chat_completions,
+    **{prefix + path: media_endpoint(op) for path, op in MEDIA.items() for prefix in ("/v1", "")},
 }
 
 
@@ -288,8 +339,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
             allow = (getattr(exc, "headers", None) or {}).get("Allow")
             return error_response(GatewayError(405, f"Method {request.method} is not allowed on {request.url.path}.",
                                                code="method_not_allowed", headers={"allow": allow} if allow else None))
-        return error_response(GatewayError(404, f"Unknown path {request.url.path}. This gateway serves POST /v1/chat/completions "
-                                                "and GET /v1/models.", code="unknown_url"))
+        return error_response(GatewayError(404, f"Unknown path {request.url.path}. This gateway serves POST /v1/chat/completions, "
+                                                f"POST /v1{', POST /v1'.join(MEDIA)} and GET /v1/models.", code="unknown_url"))
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")

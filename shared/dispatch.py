@@ -279,6 +279,8 @@ class Dispatcher:
             return attempt_failed(channel, status, reason)
 
         headers = {**call.headers, "x-gateway-provider": provider.name, "server-timing": call.server_timing()}
+        # Endpoints whose answer is the upstream's own kind of content (audio, plain text, relayed events) keep its type.
+        relayed = response.headers.get("content-type") if getattr(op, "relays_media_type", False) else None
         log.debug("%s model=%s provider=%s attempts=%d stream=%s", op.endpoint, call.model, provider.name, call.count, call.stream)
         if not call.stream:
             # Recorded right after the body is sent, within the same ASGI call: the client does not wait
@@ -286,8 +288,9 @@ class Dispatcher:
             async def after() -> None:
                 await self._record(call, parsed.usage, True)
 
-            return Answer(200, headers, JSON, body=parsed.body, after=after, usage=parsed.usage)
-        return Answer(200, {**headers, **STREAM_HEADERS}, SSE, stream=self._relay(call, first, chunks, translator, response, channel))
+            return Answer(200, headers, relayed or JSON, body=parsed.body, after=after, usage=parsed.usage)
+        return Answer(200, {**headers, **STREAM_HEADERS}, relayed or SSE,
+                      stream=self._relay(call, first, chunks, translator, response, channel))
 
     async def _first_events(self, translator: StreamTranslator, chunks: AsyncIterator[bytes]) -> list[bytes]:
         """Read until the translator produced its first event (or reported an error)."""

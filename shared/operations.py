@@ -61,6 +61,7 @@ class Chat:
 
     endpoint = CHAT
     moderated = True
+    relays_media_type = False  # answers are JSON or SSE (see dispatch: audio endpoints keep the upstream's type)
 
     def context(self, model: str, body: dict[str, Any]) -> StreamContext:
         options = body.get("stream_options")
@@ -98,6 +99,7 @@ class JsonEndpoint:
     (moderations; the other OpenAI endpoints follow the same shape)."""
 
     moderated = False
+    relays_media_type = False
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint

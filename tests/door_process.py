@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN_KEY = "sk-door-admin-0123456789"
 USER_KEY = "sk-door-user-0123456789"
 UPSTREAM_KEY = "sk-upstream-key-1"
+MODELS = ["gpt-4o", "text-embedding-3-small", "tts-1", "whisper-1"]  # what the doors' config serves (from the fake upstream)
 
 # Variables a developer's shell or CI might carry that would change what the door loads.
 GATEWAY_VARS = ("ADMIN_API_KEY", "TEMP_API_KEY", "TEMP_API_KEY_ONE", "ENVIRONMENT", "TIMEOUT_SECONDS", "TIMEOUT",
@@ -35,13 +36,13 @@ GATEWAY_VARS = ("ADMIN_API_KEY", "TEMP_API_KEY", "TEMP_API_KEY_ONE", "ENVIRONMEN
 
 
 def door_env(upstream_url: str, **extra: str) -> dict[str, str]:
-    """A production-mode environment whose config serves ``gpt-4o`` from the fake upstream."""
+    """A production-mode environment whose config serves :data:`MODELS` from the fake upstream."""
     env = {k: v for k, v in os.environ.items() if k not in GATEWAY_VARS}
     env.update(
         ENVIRONMENT="production",
         ADMIN_API_KEY=ADMIN_KEY,
         TEMP_API_KEY=USER_KEY,
-        CONFIG_YAML=json.dumps(config(provider("up", upstream_url, path=CHAT_COMPLETIONS, api=UPSTREAM_KEY, models=["gpt-4o"]))),
+        CONFIG_YAML=json.dumps(config(provider("up", upstream_url, path=CHAT_COMPLETIONS, api=UPSTREAM_KEY, models=MODELS))),
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
@@ -88,6 +89,14 @@ class ServerProcess:
     def stop(self) -> None:
         stop_process(self.proc, timeout=10)
         self.log.close()
+
+
+SPEECH = {"model": "tts-1", "voice": "alloy", "input": "door"}
+
+
+def speech_audio(chunks: int = 5) -> bytes:
+    """What the fake upstream's speech answer for :data:`SPEECH` is (tests/fakes/openai_media.py)."""
+    return b"".join(bytes([n]) + b"[mp3 audio of door]" for n in range(chunks))
 
 
 def chat_body(text: str = "hello", stream: bool = False, model: str = "gpt-4o") -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.door_process import ADMIN_KEY, ROOT, USER_KEY, ServerProcess, chat_body, door_env, sse_events, stream_text
+from tests.door_process import ADMIN_KEY, MODELS, ROOT, SPEECH, USER_KEY, ServerProcess, chat_body, door_env, speech_audio, sse_events, stream_text
 from tests.fakes.openai_fake import Reply
 from tests.processes import stop_process
 
@@ -186,7 +186,7 @@ def test_function_url_lists_models(instance):
     response = instance.invoke(function_url_event("GET", "/v1/models", headers=bearer()))
     assert response["statusCode"] == 200
     assert response["headers"]["content-type"] == "application/json"
-    assert [m["id"] for m in json_body(response)["data"]] == ["gpt-4o"]
+    assert [m["id"] for m in json_body(response)["data"]] == MODELS
 
 
 def test_function_url_chat_completion(instance, upstream):
@@ -308,3 +308,32 @@ def test_streaming_variant_start_command_streams(upstream):
         assert arrivals[-1] - arrivals[0] > 0.4
     finally:
         server.stop()
+
+
+# -- the other endpoints: binary bodies travel base64-encoded in Lambda events ----------------------
+
+def test_embeddings_through_lambda(instance, upstream):
+    response = instance.invoke(function_url_event("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": ["ab", "c"],
+                                                                             "encoding_format": "float"}, bearer()))
+    assert response["statusCode"] == 200, response
+    assert [d["embedding"][0] for d in json_body(response)["data"]] == [2.0, 1.0]
+
+
+def test_binary_speech_answer_survives_lambda(instance, upstream):
+    response = instance.invoke(function_url_event("POST", "/v1/audio/speech", SPEECH, bearer()))
+    assert response["statusCode"] == 200, response
+    assert response["headers"]["content-type"] == "audio/mpeg"
+    assert response["isBase64Encoded"] is True and base64.b64decode(response["body"]) == speech_audio()
+
+
+def test_multipart_upload_in_a_base64_lambda_event(instance, upstream):
+    audio = bytes(range(256)) * 4
+    boundary = "lambda-boundary"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n').encode()
+    body += audio + f"\r\n--{boundary}--\r\n".encode()
+    headers = {"authorization": f"Bearer {USER_KEY}", "content-type": f"multipart/form-data; boundary={boundary}"}
+    response = instance.invoke(function_url_event("POST", "/v1/audio/transcriptions", body, headers, base64_body=True))
+    assert response["statusCode"] == 200, response
+    assert json_body(response)["text"] == "transcribe of a.wav (1024 bytes, audio/wav)"
+    assert upstream.requests[-1]["files"]["file"][0]["content"] == audio

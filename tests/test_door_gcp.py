@@ -16,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from tests.door_process import ADMIN_KEY, ROOT, USER_KEY, ServerProcess, chat_body, door_env, sse_events, stream_text
+from tests.door_process import ADMIN_KEY, MODELS, ROOT, SPEECH, USER_KEY, ServerProcess, chat_body, door_env, speech_audio, sse_events, stream_text
 from tests.fakes.openai_fake import Reply
 
 
@@ -68,7 +68,7 @@ def test_bundle_is_self_contained(bundle_dir):
 
 
 def test_sdk_lists_models(door):
-    assert [m.id for m in sdk(door).models.list()] == ["gpt-4o"]
+    assert [m.id for m in sdk(door).models.list()] == MODELS
 
 
 def test_sdk_chat_completion(door, upstream):
@@ -129,6 +129,28 @@ def test_entry_point_also_runs_from_the_repository(upstream):
                            door_env(upstream.url), cwd=ROOT)
     try:
         server.start()
-        assert [m.id for m in sdk(server).models.list()] == ["gpt-4o"]
+        assert [m.id for m in sdk(server).models.list()] == MODELS
     finally:
         server.stop()
+
+
+def test_embeddings_through_the_door(door, upstream):
+    answer = sdk(door).embeddings.create(model="text-embedding-3-small", input="abcd", encoding_format="float")
+    assert answer.data[0].embedding[0] == 4.0 and upstream.requests[-1]["path"] == "/v1/embeddings"
+
+
+def test_binary_speech_streams_through_the_door(door, upstream):
+    upstream.then(Reply(chunks=5, chunk_delay=0.3))
+    arrivals, audio = [], b""
+    with sdk(door).audio.speech.with_streaming_response.create(**SPEECH) as response:
+        assert response.headers["content-type"] == "audio/mpeg"
+        for piece in response.iter_bytes():
+            arrivals.append(time.perf_counter())
+            audio += piece
+    assert audio == speech_audio()
+    assert arrivals[0] < upstream.sent[-1] - 0.5  # streamed, not buffered
+
+
+def test_transcription_upload_through_the_door(door, upstream):
+    text = sdk(door).audio.transcriptions.create(model="whisper-1", file=("a.wav", b"\x00\x01wav" * 100, "audio/wav"), response_format="text")
+    assert text == "transcribe of a.wav (500 bytes, audio/wav)\n"

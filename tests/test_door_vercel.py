@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from tests.door_process import ADMIN_KEY, USER_KEY, ServerProcess, chat_body, door_env, sse_events, stream_text
+from tests.door_process import ADMIN_KEY, MODELS, SPEECH, USER_KEY, ServerProcess, chat_body, door_env, speech_audio, sse_events, stream_text
 from tests.fakes.openai_fake import Reply
 
 from shared.vercel_paths import VercelPaths, original_path
@@ -69,7 +69,7 @@ def test_vercel_sees_an_asgi_app():
 def test_models_route_under_every_path_form(door, path):
     response = get(door, path)
     assert response.status_code == 200, response.text
-    assert [m["id"] for m in response.json()["data"]] == ["gpt-4o"]
+    assert [m["id"] for m in response.json()["data"]] == MODELS
 
 
 @pytest.mark.parametrize("path", ["/", "/healthz", "/api/index?path=", "/api/index?path=healthz"])
@@ -145,3 +145,25 @@ def test_body_over_vercels_limit_gets_our_413(door, upstream):
     error = response.json()["error"]
     assert error["code"] == "request_too_large" and "4500000 bytes" in error["message"]
     assert upstream.requests == []
+
+
+# -- the other endpoints ----------------------------------------------------------------------------
+
+def test_embeddings_through_the_door(door, upstream):
+    client = openai.OpenAI(base_url=door.url + "/v1", api_key=USER_KEY, max_retries=0, timeout=30)
+    answer = client.embeddings.create(model="text-embedding-3-small", input=["ab", "cde"])
+    assert [d.embedding[:2] for d in answer.data] == [[2.0, 0.0], [3.0, 1.0]]
+    assert upstream.requests[-1]["path"] == "/v1/embeddings"
+
+
+def test_binary_speech_streams_through_the_door(door, upstream):
+    upstream.then(Reply(chunks=5, chunk_delay=0.3))
+    arrivals, audio = [], b""
+    with httpx.stream("POST", door.url + "/api/index?path=v1/audio/speech", json=SPEECH,
+                      headers={"authorization": f"Bearer {USER_KEY}"}, timeout=30) as response:
+        assert response.status_code == 200 and response.headers["content-type"] == "audio/mpeg"
+        for piece in response.iter_bytes():
+            arrivals.append(time.perf_counter())
+            audio += piece
+    assert audio == speech_audio()
+    assert arrivals[0] < upstream.sent[-1] - 0.5  # the first audio arrived well before the upstream sent its last piece

@@ -43,6 +43,7 @@ class UpstreamRequest:
     headers: dict[str, str]
     payload: dict[str, Any]
     method: str = "POST"
+    content: bytes | None = None  # a body the operation encoded itself (a multipart upload): sent as it is
 
 
 @dataclass
@@ -165,6 +166,9 @@ class BaseAdapter:
         """What was built, as the exact request sent: overrides, encoding, configured headers, then
         ``finalize``. ``original`` is the client's own body, forwarded byte for byte when it is still
         the payload (same model, no overrides): encoding it again would cost time and change nothing."""
+        if request.content is not None:
+            headers = merge_headers(request.headers, channel.provider.headers)
+            return await self.finalize(OutboundRequest(request.method, request.url, headers, request.content), channel, credential)
         payload = request.payload
         if channel.overrides or channel.removes:
             payload = {**payload, **channel.overrides}

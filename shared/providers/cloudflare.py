@@ -1,5 +1,5 @@
 """Cloudflare Workers AI through its OpenAI-compatible endpoint:
-``{base}/accounts/{cf_account_id}/ai/v1/chat/completions`` with base
+``{base}/accounts/{cf_account_id}/ai/v1/chat/completions`` (and ``…/ai/v1/embeddings``) with base
 ``https://api.cloudflare.com/client/v4``. Errors may come in Cloudflare's own envelope; the shared
 error parser reads both."""
 
@@ -26,7 +26,7 @@ def account_base(base_url: str, account_id: str) -> str:
 
 
 class CloudflareAdapter(OpenAIAdapter):
-    endpoints = frozenset({CHAT})
+    endpoints = frozenset({CHAT, "embeddings"})  # what its OpenAI-compatible endpoint serves (providers.md 6.2)
 
     def validate(self, provider: ProviderConfig) -> list[tuple[str, str]]:
         if not provider.cf_account_id and "/accounts/" not in (provider.base_url or ""):

@@ -18,6 +18,11 @@ from typing import TYPE_CHECKING, Any
 from ..credentials import Credential
 from ..sse import EventFramer, data_of
 from .base import CHAT, BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, secret_of
+from .embeddings import in_format
+
+# Every endpoint of OpenAI's API the gateway serves (the names are their paths under /v1).
+OPENAI_ENDPOINTS = frozenset({CHAT, "moderations", "embeddings", "images/generations", "images/edits", "audio/speech",
+                              "audio/transcriptions", "audio/translations"})
 
 if TYPE_CHECKING:
     from ..routing import Channel, Provider
@@ -142,7 +147,7 @@ class OpenAIAdapter(BaseAdapter):
     """OpenAI itself and every OpenAI-compatible host: bodies and answers pass through."""
 
     default_url = "https://api.openai.com/v1/chat/completions"
-    endpoints = frozenset({CHAT, "moderations"})
+    endpoints = OPENAI_ENDPOINTS
 
     def url(self, channel: Channel) -> str:
         return chat_url(channel.provider.base_url or self.default_url)
@@ -174,6 +179,8 @@ class OpenAIAdapter(BaseAdapter):
         if not isinstance(obj, dict):
             raise UpstreamError(502, f"the upstream answered 200 to {endpoint} with a body that is not a JSON object")
         usage = obj.get("usage")
+        if endpoint == "embeddings":
+            data = in_format(obj, data, ctx)
         return ParsedResponse(data, usage if isinstance(usage, dict) else None)
 
     @staticmethod
@@ -202,4 +209,4 @@ class OpenAIAdapter(BaseAdapter):
 
 
 adapter = OpenAIAdapter()
-__all__ = ["OpenAIAdapter", "PassthroughStream", "adapter", "chat_url", "dumps", "in_band_error", "sibling_url"]
+__all__ = ["OPENAI_ENDPOINTS", "OpenAIAdapter", "PassthroughStream", "adapter", "chat_url", "dumps", "in_band_error", "sibling_url"]

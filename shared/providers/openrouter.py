@@ -9,7 +9,7 @@ from .openai import OpenAIAdapter
 
 class OpenRouterAdapter(OpenAIAdapter):
     default_url = "https://openrouter.ai/api/v1/chat/completions"
-    endpoints = frozenset({CHAT})
+    endpoints = frozenset({CHAT, "embeddings"})  # /api/v1/embeddings (providers.md 7.1)
 
     def headers(self, key: str) -> dict[str, str]:
         return {

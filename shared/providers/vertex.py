@@ -9,6 +9,9 @@ URL: ``https://{region}-aiplatform.googleapis.com/v1/projects/{project}/location
 publishers/{google|anthropic}/models/{model}:{method}``; region ``global`` has no region prefix in
 the host, the multi-regions ``us``/``eu`` use ``aiplatform.{us|eu}.rep.googleapis.com``.
 ``base_url`` replaces the API root (scheme, host and optional ``/v1`` or ``/v1beta1``).
+
+Embeddings: Google's embedding models on ``…/publishers/google/models/{model}:predict``, one
+instance per input (wire-formats-2.md 4.2); the translation is shared with Gemini's.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from urllib.parse import quote
 
 from ..credentials import Credential, with_parts
 from . import anthropic, gemini, google_auth
-from .base import BaseAdapter, OutboundRequest, ParsedResponse, StreamContext, StreamTranslator, UpstreamError, UpstreamRequest, dumps
+from .base import CHAT, BaseAdapter, OutboundRequest, ParsedResponse, StreamContext, StreamTranslator, UpstreamError, UpstreamRequest, dumps
+from .gemini.embeddings import predict_answer, predict_request
 
 if TYPE_CHECKING:
     from ..config.schema import ProviderConfig
@@ -104,15 +108,20 @@ def api_root(config: Any, region: str) -> str:
 
 
 def model_url(config: Any, model: str, publisher: Publisher, stream: bool) -> str:
+    return method_url(config, model, publisher.name, publisher.stream_method if stream else publisher.method)
+
+
+def method_url(config: Any, model: str, publisher: str, method: str) -> str:
     if not config.project_id:
         raise UpstreamError(500, f"provider {config.provider!r}: Vertex AI needs project_id")
     region = config.region or DEFAULT_REGION
-    method = publisher.stream_method if stream else publisher.method
     return (f"{api_root(config, region)}/projects/{quote(config.project_id, safe='')}/locations/{quote(region, safe='')}"
-            f"/publishers/{publisher.name}/models/{quote(model, safe='@')}:{method}")
+            f"/publishers/{publisher}/models/{quote(model, safe='@')}:{method}")
 
 
 class VertexAdapter(BaseAdapter):
+    endpoints = frozenset({CHAT, "embeddings"})  # embeddings: Google's text-embedding models on ``:predict``
+
     def validate(self, provider: ProviderConfig) -> list[tuple[str, str]]:
         needs = {
             "project_id": "the Google Cloud project id",
@@ -130,6 +139,15 @@ class VertexAdapter(BaseAdapter):
         publisher = publisher_of(channel.upstream_model)
         url = model_url(channel.provider.config, channel.upstream_model, publisher, stream)
         return UpstreamRequest(url, {"content-type": "application/json"}, publisher.body(body, stream))
+
+    async def build_endpoint(self, endpoint: str, channel: Channel, credential: Credential | None, body: dict[str, Any]) -> UpstreamRequest:
+        """Embeddings: one ``:predict`` instance per input (see :mod:`.gemini.embeddings`)."""
+        url = method_url(channel.provider.config, channel.upstream_model, GOOGLE.name, "predict")
+        return UpstreamRequest(url, {"content-type": "application/json"}, predict_request(body))
+
+    def parse_endpoint(self, endpoint: str, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
+        body, usage = predict_answer(gemini.load_response(data), ctx)
+        return ParsedResponse(body, usage)
 
     async def finalize(self, request: OutboundRequest, channel: Channel, credential: Credential | None) -> OutboundRequest:
         """The OAuth2 access token of the service account, unless the config sets its own Authorization."""
@@ -153,4 +171,4 @@ class VertexAdapter(BaseAdapter):
 
 
 adapter = VertexAdapter()
-__all__ = ["ANTHROPIC", "GOOGLE", "Publisher", "VertexAdapter", "adapter", "api_root", "host_of", "model_url", "publisher_of"]
+__all__ = ["ANTHROPIC", "GOOGLE", "Publisher", "VertexAdapter", "adapter", "api_root", "host_of", "method_url", "model_url", "publisher_of"]

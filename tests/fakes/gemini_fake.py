@@ -10,6 +10,10 @@ sections 2, 3 and 4:
   ``…/publishers/anthropic/models/{m}:rawPredict|streamRawPredict`` (Vertex Claude, answered by
   the Anthropic fake's validation and reply generator), both needing
   ``Authorization: Bearer <token>`` with a token this fake issued and that has not expired;
+* embeddings: ``POST /v1beta/models/{m}:batchEmbedContents`` / ``:embedContent`` (Gemini) and
+  ``…/publishers/google/models/{m}:predict`` (Vertex), validated like the real services (unknown
+  fields, a per-request ``model`` that is not the URL's, empty text) and answered with vectors of
+  ``outputDimensionality`` values that encode each input's length and position (wire-formats-2.md 4);
 * ``POST /token``: the OAuth2 JWT-bearer grant. The assertion's RS256 signature is verified with
   the public key registered for its ``iss`` (the test's throwaway service account), and its claims
   are checked the way Google checks them.
@@ -59,6 +63,8 @@ STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSIO
                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 
 GEMINI_PATH = re.compile(r"^/v1beta/models/(?P<model>[^:/]+):(?P<method>generateContent|streamGenerateContent)$")
+EMBED_PATH = re.compile(r"^/v1beta/models/(?P<model>[^:/]+):(?P<method>batchEmbedContents|embedContent)$")
+EMBED_FIELDS = {"model", "content", "taskType", "title", "outputDimensionality"}
 VERTEX_PATH = re.compile(r"^/v1(?:beta1)?/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/publishers/"
                          r"(?P<publisher>google|anthropic)/models/(?P<model>[^:/]+):(?P<method>[A-Za-z]+)$")
 
@@ -392,6 +398,13 @@ class FakeGoogle(FakeUpstream):
             if stream and not stream_query:
                 return pretty(400, google_error(400, "this fake only streams with alt=sse"))
             return await self.gemini(body, match["model"], stream)
+        match = EMBED_PATH.match(path)
+        if match:
+            key = request.headers.get("x-goog-api-key") or request.query_params.get("key", "")
+            record["key"] = key
+            if key not in self.keys:
+                return pretty(400, google_error(400, "API key not valid. Please pass a valid API key.", reason="API_KEY_INVALID"))
+            return self.embed(body, match["model"], match["method"] == "batchEmbedContents")
         match = VERTEX_PATH.match(path)
         if match:
             auth = request.headers.get("authorization", "")
@@ -404,6 +417,8 @@ class FakeGoogle(FakeUpstream):
                 return pretty(403, [google_error(403, f"Permission denied on resource project {match['project']}.")])
             record["region"] = match["region"]
             if match["publisher"] == "google":
+                if match["method"] == "predict":
+                    return self.predict(body)
                 if match["method"] not in ("generateContent", "streamGenerateContent"):
                     return pretty(404, [google_error(404, f"unknown method {match['method']}")])
                 stream = match["method"] == "streamGenerateContent"
@@ -459,6 +474,55 @@ class FakeGoogle(FakeUpstream):
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
             yield sse([ev], reply.line_ending)
+
+    # -- embeddings --------------------------------------------------------
+    @staticmethod
+    def vector(text: str, index: int, dimensions: int | None) -> list[float]:
+        size = dimensions or 4
+        return ([float(len(text)), float(index)] + [0.125 * (i + 1) for i in range(max(0, size - 2))])[:size]
+
+    def embed(self, body: dict[str, Any], model: str, batch: bool) -> Response:
+        """``batchEmbedContents`` (``{"requests": [...]}``) or ``embedContent`` (one request)."""
+        reply = self.next_reply()
+        if reply.status >= 400:
+            return self.error_response(reply, False)
+        requests = body.get("requests") if batch else [body]
+        if batch and set(body) - {"requests"}:
+            return pretty(400, google_error(400, f'Invalid JSON payload received. Unknown name "{sorted(set(body) - {"requests"})[0]}"'))
+        if not isinstance(requests, list) or not requests:
+            return pretty(400, google_error(400, "* BatchEmbedContentsRequest.requests: requests is not specified"))
+        vectors = []
+        for i, item in enumerate(requests):
+            unknown = set(item) - EMBED_FIELDS
+            if unknown:
+                return pretty(400, google_error(400, f'Invalid JSON payload received. Unknown name "{sorted(unknown)[0]}" at \'requests[{i}]\''))
+            if batch and item.get("model") != f"models/{model}":
+                return pretty(400, google_error(400, f"requests[{i}].model must be models/{model}, got {item.get('model')!r}"))
+            texts = [p.get("text") for p in (item.get("content") or {}).get("parts") or () if isinstance(p, dict)]
+            if not texts or not all(isinstance(t, str) and t for t in texts):
+                return pretty(400, google_error(400, f"* requests[{i}].content: text content is empty"))
+            vectors.append({"values": self.vector(" ".join(texts), i, item.get("outputDimensionality"))})
+        out: dict[str, Any] = {"embeddings": vectors} if batch else {"embedding": vectors[0]}
+        if reply.usage:
+            out["usageMetadata"] = reply.usage
+        return JSONResponse(out, headers=reply.headers)
+
+    def predict(self, body: dict[str, Any]) -> Response:
+        """Vertex ``:predict`` for text-embedding models: ``instances`` in, ``predictions`` out."""
+        reply = self.next_reply()
+        if reply.status >= 400:
+            return self.error_response(reply, True)
+        instances = body.get("instances")
+        if set(body) - {"instances", "parameters"} or not isinstance(instances, list) or not instances:
+            return pretty(400, [google_error(400, "predict needs 'instances' (and optionally 'parameters') only")])
+        dimensions = (body.get("parameters") or {}).get("outputDimensionality")
+        predictions = []
+        for i, instance in enumerate(instances):
+            if set(instance) - {"content", "task_type", "title"} or not isinstance(instance.get("content"), str):
+                return pretty(400, [google_error(400, f"instances[{i}] must be {{content, task_type?, title?}}")])
+            predictions.append({"embeddings": {"statistics": {"truncated": False, "token_count": float(len(instance["content"].split()))},
+                                               "values": self.vector(instance["content"], i, dimensions)}})
+        return JSONResponse({"predictions": predictions, "metadata": {"billableCharacterCount": 10}}, headers=reply.headers)
 
     # -- Claude on Vertex: the Anthropic fake's validation and replies ----
     async def claude(self, body: dict[str, Any], model: str, stream: bool) -> Response:

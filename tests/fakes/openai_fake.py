@@ -3,6 +3,7 @@
 It speaks the wire format of providers.md sections 1, 5, 6.2 and 7: checks the auth header of its
 flavour, records every request, and answers from a script the test sets: text, tool calls, an
 error status, a stall, a stream that breaks midway or reports an error in its first event.
+Embeddings, images, audio (multipart uploads included) are answered by :mod:`.openai_media`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from . import openai_media as media
 from .server import FakeUpstream
 
 
@@ -35,6 +37,8 @@ class Reply:
     first_event_error: bool = False  # stream: the first event is an in-band error
     no_done: bool = False  # stream: end the body without [DONE]
     body: Any = None  # non-stream: answer exactly this JSON (e.g. an in-band error in a 200)
+    float_only: bool = False  # embeddings: ignore encoding_format and answer floats (as some hosts do)
+    chunks: int = 5  # speech: pieces of audio sent (chunk_delay apart)
 
 
 def last_user_text(body: dict[str, Any]) -> str:
@@ -56,6 +60,7 @@ class FakeOpenAI(FakeUpstream):
         self.keys = set(keys)
         self.flavour = flavour
         self.models = models
+        self.sent: list[float] = []  # speech: when each audio piece left (time.perf_counter)
         super().__init__()
 
     # -- wire ----------------------------------------------------------
@@ -67,9 +72,13 @@ class FakeOpenAI(FakeUpstream):
 
     async def handle(self, request: Request) -> Response:
         raw = await request.body()
-        body = json.loads(raw) if raw else {}
+        files: dict[str, list[dict[str, Any]]] = {}
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            body, files = await media.read_form(request)
+        else:
+            body = json.loads(raw) if raw else {}
         record = {"path": request.url.path, "query": dict(request.query_params), "headers": dict(request.headers),
-                  "body": body, "key": self._key(request), "time": time.time()}
+                  "body": body, "files": files, "raw": raw, "key": self._key(request), "time": time.time()}
         self.requests.append(record)
         key = record["key"]
         if key not in self.keys:
@@ -91,6 +100,9 @@ class FakeOpenAI(FakeUpstream):
             return JSONResponse(err, status_code=reply.status, headers=reply.headers)
         if reply.body is not None:
             return JSONResponse(reply.body, headers=reply.headers)
+        answer = self.media(request.url.path, body, files, reply)
+        if answer is not None:
+            return answer
         text = reply.text if reply.text is not None else f"{self.name} says: {last_user_text(body)}"
         usage = {"prompt_tokens": max(1, len(last_user_text(body).split())), "completion_tokens": max(1, len(text.split()))}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -106,6 +118,21 @@ class FakeOpenAI(FakeUpstream):
         if self.flavour == "azure":
             out["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": {}}]
         return JSONResponse(out, headers=reply.headers)
+
+    def media(self, path: str, body: dict[str, Any], files: dict[str, list[dict[str, Any]]], reply: Reply) -> Response | None:
+        if path.endswith("/embeddings"):
+            return media.embeddings(self, body, reply)
+        if path.endswith("/images/generations"):
+            return media.images(self, body, reply)
+        if path.endswith("/images/edits"):
+            return media.image_edits(self, body, files, reply)
+        if path.endswith("/audio/speech"):
+            return media.speech(self, body, reply)
+        if path.endswith("/audio/transcriptions"):
+            return media.audio_text(self, body, files, reply, "transcribe")
+        if path.endswith("/audio/translations"):
+            return media.audio_text(self, body, files, reply, "translate")
+        return None
 
     async def _stream(self, reply: Reply, body: dict[str, Any], text: str, usage: dict[str, int], model: str):
         base = {"id": f"chatcmpl-{self.name}", "object": "chat.completion.chunk", "created": 1727346169, "model": model}

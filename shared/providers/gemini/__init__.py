@@ -5,7 +5,7 @@ merged), ``system``/``developer`` become ``systemInstruction``, tools become one
 ``functionDeclarations`` entry with schemas cleaned to the OpenAPI subset Gemini accepts.
 Response and stream: parts become content, ``reasoning_content`` (thought parts) and tool calls;
 ``finishReason`` and ``usageMetadata`` are mapped by the tables in :mod:`.response`
-(providers.md 3, 9, 10.2).
+(providers.md 3, 9, 10.2). Embeddings go to ``batchEmbedContents`` (:mod:`.embeddings`).
 
 Thought signatures: Gemini 3 rejects a replayed ``functionCall`` part without the
 ``thoughtSignature`` it came with, and OpenAI clients keep nothing but a tool call's ``id``,
@@ -29,7 +29,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...credentials import Credential
-from ..base import BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, secret_of
+from ..base import CHAT, BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, secret_of
+from .embeddings import batch_answer, batch_request
 from .errors import GOOGLE_REASON_OVERRIDES, GOOGLE_STATUS_OVERRIDES, TOO_LONG, BadRequest, google_error, google_error_of
 from .request import GENERATION_FIELDS, THINKING_BUDGETS, TOOL_CHOICE_MODES, to_gemini
 from .response import FINISH_REASONS, from_gemini, load_response, usage_of
@@ -54,6 +55,8 @@ def api_base(base_url: str) -> str:
 
 
 class GeminiAdapter(BaseAdapter):
+    endpoints = frozenset({CHAT, "embeddings"})
+
     async def build_request(self, channel: Channel, credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         model = model_path(channel.upstream_model)
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
@@ -66,6 +69,16 @@ class GeminiAdapter(BaseAdapter):
         if key:
             headers["x-goog-api-key"] = key
         return headers
+
+    async def build_endpoint(self, endpoint: str, channel: Channel, credential: Credential | None, body: dict[str, Any]) -> UpstreamRequest:
+        """Embeddings: every input in one ``batchEmbedContents`` call (see :mod:`.embeddings`)."""
+        model = model_path(channel.upstream_model)
+        url = f"{api_base(channel.provider.base_url)}/models/{model}:batchEmbedContents"
+        return UpstreamRequest(url, self.headers(secret_of(credential)), batch_request(model, body))
+
+    def parse_endpoint(self, endpoint: str, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
+        body, usage = batch_answer(load_response(data), ctx)
+        return ParsedResponse(body, usage)
 
     def parse_response(self, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         obj = load_response(data)
