@@ -503,3 +503,20 @@ def test_error_responses_map_to_failure_classes():
     assert status("SomethingNewException", 418) == 418
     err = bedrock.parse_error(500, b"<html>oops</html>", {})
     assert err.status == 500 and "oops" in err.message
+
+
+def test_readme_bedrock_example_loads():
+    import os
+    import re
+
+    import yaml
+
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")) as fh:
+        readme = fh.read()
+    section = readme[readme.index("### AWS Bedrock (Converse)"):]
+    block = section[section.index("```yaml") + 7:section.index("```", section.index("```yaml") + 7)]
+    parsed = GatewayConfig.model_validate(yaml.safe_load(re.sub(r"\$\{(\w+)\}", r"\1-value", block)))
+    (entry,) = parsed.providers
+    assert detect_engine(entry) == "bedrock" and bedrock.region_of(entry) == "us-east-1"
+    assert [m[1] for m in entry.model] == ["claude-sonnet", "nova-pro", "claude-profile"]
+    assert len(get_adapter("bedrock").credentials(entry)) == 2
