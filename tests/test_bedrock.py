@@ -520,3 +520,18 @@ def test_readme_bedrock_example_loads():
     assert detect_engine(entry) == "bedrock" and bedrock.region_of(entry) == "us-east-1"
     assert [m[1] for m in entry.model] == ["claude-sonnet", "nova-pro", "claude-profile"]
     assert len(get_adapter("bedrock").credentials(entry)) == 2
+
+
+def test_thinking_blocks_and_cache_hints_are_sent_back_in_converse_form():
+    body = {"messages": [
+        {"role": "system", "content": [{"type": "text", "text": "Long context.", "cache_control": {"type": "ephemeral"}}]},
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": None, "thinking_blocks": [{"type": "thinking", "thinking": "hmm", "signature": "sig=="}],
+         "tool_calls": [{"id": "tooluse_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
+        {"role": "tool", "tool_call_id": "tooluse_1", "content": "42"}]}
+    out = bedrock.to_converse(body, CLAUDE)
+    assert out["system"] == [{"text": "Long context."}, {"cachePoint": {"type": "default"}}]
+    assert out["messages"][1]["content"] == [
+        {"reasoningContent": {"reasoningText": {"text": "hmm", "signature": "sig=="}}},
+        {"toolUse": {"toolUseId": "tooluse_1", "name": "f", "input": {"a": 1}}}]
+    assert out["messages"][2]["content"][0]["toolResult"]["content"] == [{"text": "42"}]
