@@ -87,6 +87,11 @@ class ProviderConfig(_Strict):
     # Google's by default. Set it only for a private token endpoint or a test fake.
     token_uri: str | None = None
     cf_account_id: str | None = None
+    # AWS Bedrock: one key pair, or lists of equal length (one credential per pair); none = the
+    # environment's (a Lambda function's IAM role). Checked by the Bedrock adapter's ``validate``.
+    aws_access_key: Any = None
+    aws_secret_key: Any = None
+    aws_session_token: Any = None
     notes: Any = None
     preferences: ProviderPreferences = Field(default_factory=ProviderPreferences)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -27,18 +28,25 @@ class Engine:
     host_suffixes: tuple[str, ...] = ()
     path_suffixes: tuple[str, ...] = ()  # base_url path endings
     fields: tuple[str, ...] = ()  # provider fields whose presence selects this engine
+    host_patterns: tuple[str, ...] = ()  # shell-style host patterns, e.g. ``bedrock-runtime.*.amazonaws.com``
 
     def matches(self, provider: Any, host: str, path: str) -> bool:
         return (any(getattr(provider, name, None) for name in self.fields)
                 or host in self.hosts
                 or any(host.endswith(s) for s in self.host_suffixes)
-                or any(path.endswith(s) for s in self.path_suffixes))
+                or any(path.endswith(s) for s in self.path_suffixes)
+                or any(fnmatchcase(host, p) for p in self.host_patterns))
 
 
 FALLBACK = "openai"
 ENGINES: dict[str, Engine] = {
     "gemini": Engine("shared.providers.gemini", hosts=("generativelanguage.googleapis.com",), path_suffixes=("/v1beta",)),
     "vertex": Engine("shared.providers.vertex", fields=("project_id",), host_suffixes=("aiplatform.googleapis.com",)),
+    # Only Bedrock's runtime hosts: a bare ``amazonaws.com`` suffix would also catch OpenAI-compatible
+    # servers behind API Gateway or a load balancer (``*.execute-api.…``, ``*.elb.amazonaws.com``).
+    "bedrock": Engine("shared.providers.bedrock", aliases=("aws",), fields=("aws_access_key",),
+                      host_patterns=("bedrock-runtime.*.amazonaws.com", "bedrock-runtime-fips.*.amazonaws.com",
+                                     "bedrock-runtime.*.amazonaws.com.cn")),
     "azure": Engine("shared.providers.azure", host_suffixes=("azure.com",)),
     "cloudflare": Engine("shared.providers.cloudflare", fields=("cf_account_id",), hosts=("api.cloudflare.com",)),
     "anthropic": Engine("shared.providers.anthropic", aliases=("claude",), hosts=("api.anthropic.com",), path_suffixes=("/v1/messages",)),
