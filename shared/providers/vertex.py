@@ -21,7 +21,18 @@ from urllib.parse import quote
 
 from ..credentials import Credential, with_parts
 from . import anthropic, gemini, google_auth
-from .base import BaseAdapter, OutboundRequest, ParsedResponse, StreamContext, StreamTranslator, UpstreamError, UpstreamRequest, dumps
+from .base import (
+    CHAT,
+    MESSAGES,
+    BaseAdapter,
+    OutboundRequest,
+    ParsedResponse,
+    StreamContext,
+    StreamTranslator,
+    UpstreamError,
+    UpstreamRequest,
+    dumps,
+)
 
 if TYPE_CHECKING:
     from ..config.schema import ProviderConfig
@@ -113,6 +124,8 @@ def model_url(config: Any, model: str, publisher: Publisher, stream: bool) -> st
 
 
 class VertexAdapter(BaseAdapter):
+    endpoints = frozenset({CHAT, MESSAGES})  # Anthropic's Messages body, to Claude models only (see native)
+
     def validate(self, provider: ProviderConfig) -> list[tuple[str, str]]:
         needs = {
             "project_id": "the Google Cloud project id",
@@ -130,6 +143,23 @@ class VertexAdapter(BaseAdapter):
         publisher = publisher_of(channel.upstream_model)
         url = model_url(channel.provider.config, channel.upstream_model, publisher, stream)
         return UpstreamRequest(url, {"content-type": "application/json"}, publisher.body(body, stream))
+
+    def native(self, endpoint: str, channel: Channel) -> bool:
+        """Claude models take an Anthropic client's body as it is (rawPredict); Gemini models take it
+        through the chat translation."""
+        if endpoint == MESSAGES:
+            return publisher_of(channel.upstream_model) is ANTHROPIC
+        return super().native(endpoint, channel)
+
+    async def build_endpoint(self, endpoint: str, channel: Channel, credential: Credential | None, body: dict[str, Any]) -> UpstreamRequest:
+        """An Anthropic client's body for a Claude model: ``model`` moves to the URL, Vertex's
+        ``anthropic_version`` goes in; everything else is sent as it came."""
+        if endpoint != MESSAGES or publisher_of(channel.upstream_model) is not ANTHROPIC:
+            raise NotImplementedError(endpoint)
+        payload = {"anthropic_version": ANTHROPIC_VERSION, **body}
+        payload.pop("model", None)
+        url = model_url(channel.provider.config, channel.upstream_model, ANTHROPIC, bool(body.get("stream")))
+        return UpstreamRequest(url, {"content-type": "application/json"}, payload)
 
     async def finalize(self, request: OutboundRequest, channel: Channel, credential: Credential | None) -> OutboundRequest:
         """The OAuth2 access token of the service account, unless the config sets its own Authorization."""
