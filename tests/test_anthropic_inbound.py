@@ -22,7 +22,7 @@ import pytest
 
 from shared.providers import google_auth
 from tests.builders import config, gateway_key, provider
-from tests.conftest import USER
+from tests.conftest import ROOT, USER
 from tests.fakes.anthropic_fake import RECORDED_TOOL_MESSAGE, RECORDED_TOOL_STREAM, FakeAnthropic
 from tests.fakes.anthropic_fake import Reply as AReply
 from tests.fakes.gemini_fake import Call, FakeGoogle, GeminiReply, make_service_account
@@ -505,3 +505,29 @@ def test_access_log_names_the_key_and_the_model(fake_factory, gateway_factory, c
             time.sleep(0.01)
     line = next(r.getMessage() for r in caplog.records if r.name == "gateway.access" and r.getMessage().startswith("anthropic-1 "))
     assert "POST /v1/messages 200" in line and "model=m" in line and "key=" + "-" not in line and "tried=oa:200" in line
+
+
+# --------------------------------------------------------------------------- pieces, without a server
+
+
+def test_the_count_tokens_estimate_and_the_forwarded_headers() -> None:
+    from shared.inbound.anthropic import estimate_tokens, forwarded_headers
+
+    body = {"system": "x" * 40, "tools": [WEATHER], "messages": [
+        {"role": "user", "content": [{"type": "text", "text": "y" * 80}, {"type": "image", "source": {"type": "url", "url": "https://e/x.png"}}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "get_weather", "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "z" * 40}]}]}
+    tool_chars = len(json.dumps(WEATHER, ensure_ascii=False))
+    chars = 40 + 80 + len("get_weather") + len('{"city": "Paris"}') + 40 + tool_chars
+    assert estimate_tokens(body) == -(-chars // 4) + 1600 + 3 * 3
+    raw = [(b"anthropic-beta", b"a-1"), (b"x-api-key", b"secret"), (b"anthropic-beta", b"b-2"), (b"anthropic-version", b"2023-06-01")]
+    assert forwarded_headers(raw) == {"anthropic-beta": "a-1,b-2", "anthropic-version": "2023-06-01"}
+
+
+def test_the_gateway_loads_the_anthropic_routes_only_when_asked() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, shared.app; print(sorted(m for m in sys.modules if m.startswith(('shared.inbound', 'shared.providers.anthropic'))))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr

@@ -30,7 +30,7 @@ from tests.fakes.anthropic_fake import (
     RECORDED_TEXT_MESSAGE, RECORDED_TEXT_STREAM, RECORDED_THINKING_MESSAGE, RECORDED_THINKING_STREAM, RECORDED_TOOL_MESSAGE,
     RECORDED_TOOL_STREAM,
 )
-from tests.test_anthropic_stream_props import ONLY_TOOL_MESSAGE, PARALLEL_MESSAGE, REDACTED_MESSAGE, generated
+from tests.test_anthropic_stream_props import ONLY_TOOL_MESSAGE, PARALLEL_MESSAGE, REDACTED_MESSAGE, generated, split
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAAJJRU5ErkJggg=="
 
@@ -122,15 +122,6 @@ def render(stream: bytes, rng: random.Random) -> bytes:
             out.append(": keep-alive")
         out.append(block.replace("\n", newline))
     return "".join(b + newline + newline for b in out).encode()
-
-
-def split(data: bytes, rng: random.Random, mode: str) -> list[bytes]:
-    if mode == "whole":
-        return [data]
-    if mode == "bytes":
-        return [data[i:i + 1] for i in range(len(data))]
-    cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(1, 40))))
-    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
 
 
 # --------------------------------------------------------------------------- Anthropic events

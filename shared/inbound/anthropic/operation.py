@@ -19,7 +19,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ...errors import GatewayError
-from ...operations import CHAT_COMPLETIONS, renamed
+from ...operations import CHAT_COMPLETIONS, JsonEndpoint, renamed
 from ...providers.base import (
     CHAT,
     COUNT_TOKENS,
@@ -47,8 +47,14 @@ TOOL_FIELDS = ("tools", "tool_choice")
 
 
 def forwarded_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The client's Anthropic headers (ASGI names are lower case), for channels that speak Anthropic."""
-    return {name.decode(): value.decode("latin-1") for name, value in raw if name in FORWARDED_HEADERS}
+    """The client's Anthropic headers (ASGI names are lower case), for channels that speak Anthropic;
+    a header sent several times is joined with commas, as HTTP reads it."""
+    out: dict[str, str] = {}
+    for name, value in raw:
+        if name in FORWARDED_HEADERS:
+            key = name.decode()
+            out[key] = f"{out[key]},{value.decode('latin-1')}" if key in out else value.decode("latin-1")
+    return out
 
 
 class Messages:
@@ -108,24 +114,13 @@ class Messages:
         return [error_event(error)] if error is not None else []
 
 
-class CountTokens:
-    """``POST /v1/messages/count_tokens`` on the channels whose engine counts (Anthropic); the route
-    estimates locally when the model has none."""
-
-    endpoint = COUNT_TOKENS
-    moderated = False
+class CountTokens(JsonEndpoint):
+    """``POST /v1/messages/count_tokens`` on the channels whose engine counts (Anthropic), with the
+    client's headers; the route estimates locally when the model has none."""
 
     def __init__(self, forward: dict[str, str]) -> None:
+        super().__init__(COUNT_TOKENS)
         self.forward = forward
-
-    def context(self, model: str, body: dict[str, Any]) -> StreamContext:
-        return StreamContext(model=model)
-
-    def wants_stream(self, body: dict[str, Any]) -> bool:
-        return False
-
-    def body_for(self, channel: Channel, body: dict[str, Any]) -> dict[str, Any]:
-        return renamed(channel, body)
 
     async def build(self, adapter: BaseAdapter, channel: Channel, credential: Credential | None, body: dict[str, Any],
                     stream: bool) -> UpstreamRequest:
@@ -134,6 +129,7 @@ class CountTokens:
         return request
 
     def parse(self, adapter: BaseAdapter, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
+        """Anthropic's ``{"input_tokens": N}``, passed on as it came."""
         try:
             obj = json.loads(data)
         except ValueError:
@@ -141,9 +137,3 @@ class CountTokens:
         if not isinstance(obj, dict) or not isinstance(obj.get("input_tokens"), int):
             raise UpstreamError(502, "the upstream answered count_tokens without 'input_tokens'")
         return ParsedResponse(data, None)
-
-    def translator(self, adapter: BaseAdapter, channel: Channel, ctx: StreamContext) -> StreamTranslator:
-        raise NotImplementedError("count_tokens does not stream")
-
-    def stream_end(self, error: GatewayError | None) -> list[bytes]:
-        return []
