@@ -62,6 +62,16 @@ if ! cmp -s tests/browser/package-lock.json "$BROWSER_HOME/package-lock.json" ||
 fi
 export BROWSER_NODE_MODULES="$BROWSER_HOME/node_modules"
 
+# The Anthropic Node SDK for tests/test_anthropic_node.py, installed the same way from tests/node/anthropic/.
+ANTHROPIC_NODE_HOME="${XDG_CACHE_HOME:-$HOME/.cache}/uni-gateway/anthropic-node"
+if ! cmp -s tests/node/anthropic/package-lock.json "$ANTHROPIC_NODE_HOME/package-lock.json" \
+    || [ ! -f "$ANTHROPIC_NODE_HOME/node_modules/@anthropic-ai/sdk/package.json" ]; then
+  rm -rf "$ANTHROPIC_NODE_HOME" && mkdir -p "$ANTHROPIC_NODE_HOME"
+  cp tests/node/anthropic/package.json tests/node/anthropic/package-lock.json "$ANTHROPIC_NODE_HOME/"
+  (cd "$ANTHROPIC_NODE_HOME" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+export ANTHROPIC_NODE_MODULES="$ANTHROPIC_NODE_HOME/node_modules"
+
 # The lint and type gate (ruff.toml, mypy.ini): shared/ stays ruff-clean and mypy --strict clean.
 "$PYTHON" -m ruff check shared
 "$PYTHON" -m mypy

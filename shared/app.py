@@ -213,11 +213,28 @@ def media_endpoint(op: MediaOperation) -> Endpoint:
     return handler
 
 
+async def anthropic_messages(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
+    """``POST /v1/messages`` for Anthropic clients (shared/inbound/anthropic), imported on first use."""
+    from .inbound.anthropic import routes
+
+    return await routes.messages(gateway, scope, receive)
+
+
+async def anthropic_count_tokens(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
+    from .inbound.anthropic import routes
+
+    return await routes.count_tokens(gateway, scope, receive)
+
+
 # The API endpoints, answered straight from the ASGI call (see GatewayApp); the ``/v1`` prefix is optional.
 ENDPOINTS: dict[str, Endpoint] = {
     "/v1/chat/completions": chat_completions,
     "/chat/completions": chat_completions,
     **{prefix + path: media_endpoint(op) for path, op in MEDIA.items() for prefix in ("/v1", "")},
+    "/v1/messages": anthropic_messages,
+    "/messages": anthropic_messages,
+    "/v1/messages/count_tokens": anthropic_count_tokens,
+    "/messages/count_tokens": anthropic_count_tokens,
 }
 
 

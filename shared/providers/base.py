@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from ..routing import Channel, Provider
 
 CHAT = "chat"
+MESSAGES = "messages"  # Anthropic's Messages API, taken as it is by engines that speak it (shared/inbound/anthropic)
+COUNT_TOKENS = "count_tokens"  # Anthropic's POST /v1/messages/count_tokens
 
 
 @dataclass
@@ -131,6 +133,12 @@ class BaseAdapter:
     for_testing = False  # an engine that answers without an upstream (``mock``): warned about in production
 
     def supports(self, endpoint: str) -> bool:
+        return endpoint in self.endpoints
+
+    def native(self, endpoint: str, channel: Channel) -> bool:
+        """Whether ``channel`` takes ``endpoint``'s own wire format through ``build_endpoint`` (rather
+        than through the chat translation). Per channel: an engine may speak several formats (Vertex
+        serves Anthropic's to Claude models only)."""
         return endpoint in self.endpoints
 
     def validate(self, provider: ProviderConfig) -> list[tuple[str, str]]:

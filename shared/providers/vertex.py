@@ -24,7 +24,18 @@ from urllib.parse import quote
 
 from ..credentials import Credential, with_parts
 from . import anthropic, gemini, google_auth
-from .base import CHAT, BaseAdapter, OutboundRequest, ParsedResponse, StreamContext, StreamTranslator, UpstreamError, UpstreamRequest, dumps
+from .base import (
+    CHAT,
+    MESSAGES,
+    BaseAdapter,
+    OutboundRequest,
+    ParsedResponse,
+    StreamContext,
+    StreamTranslator,
+    UpstreamError,
+    UpstreamRequest,
+    dumps,
+)
 from .gemini.embeddings import predict_answer, predict_request
 
 if TYPE_CHECKING:
@@ -120,7 +131,7 @@ def method_url(config: Any, model: str, publisher: str, method: str) -> str:
 
 
 class VertexAdapter(BaseAdapter):
-    endpoints = frozenset({CHAT, "embeddings"})  # embeddings: Google's text-embedding models on ``:predict``
+    endpoints = frozenset({CHAT, "embeddings", MESSAGES})  # embeddings: text-embedding models on ``:predict``; Messages: Claude only
 
     def validate(self, provider: ProviderConfig) -> list[tuple[str, str]]:
         needs = {
@@ -140,10 +151,26 @@ class VertexAdapter(BaseAdapter):
         url = model_url(channel.provider.config, channel.upstream_model, publisher, stream)
         return UpstreamRequest(url, {"content-type": "application/json"}, publisher.body(body, stream))
 
+    def native(self, endpoint: str, channel: Channel) -> bool:
+        """Claude models take an Anthropic client's body as it is (rawPredict); Gemini models take it
+        through the chat translation."""
+        if endpoint == MESSAGES:
+            return publisher_of(channel.upstream_model) is ANTHROPIC
+        return super().native(endpoint, channel)
+
     async def build_endpoint(self, endpoint: str, channel: Channel, credential: Credential | None, body: dict[str, Any]) -> UpstreamRequest:
-        """Embeddings: one ``:predict`` instance per input (see :mod:`.gemini.embeddings`)."""
-        url = method_url(channel.provider.config, channel.upstream_model, GOOGLE.name, "predict")
-        return UpstreamRequest(url, {"content-type": "application/json"}, predict_request(body))
+        """Embeddings: one ``:predict`` instance per input (see :mod:`.gemini.embeddings`). An
+        Anthropic client's body for a Claude model: ``model`` moves to the URL, Vertex's
+        ``anthropic_version`` goes in; everything else is sent as it came."""
+        if endpoint == "embeddings":
+            url = method_url(channel.provider.config, channel.upstream_model, GOOGLE.name, "predict")
+            return UpstreamRequest(url, {"content-type": "application/json"}, predict_request(body))
+        if endpoint != MESSAGES or publisher_of(channel.upstream_model) is not ANTHROPIC:
+            raise NotImplementedError(endpoint)
+        payload = {"anthropic_version": ANTHROPIC_VERSION, **body}
+        payload.pop("model", None)
+        url = model_url(channel.provider.config, channel.upstream_model, ANTHROPIC, bool(body.get("stream")))
+        return UpstreamRequest(url, {"content-type": "application/json"}, payload)
 
     def parse_endpoint(self, endpoint: str, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         body, usage = predict_answer(gemini.load_response(data), ctx)

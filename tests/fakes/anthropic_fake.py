@@ -313,7 +313,8 @@ class FakeAnthropic(FakeUpstream):
         except ValueError:
             body = None
         key = request.headers.get("x-api-key", "")
-        self.requests.append({"path": request.url.path, "headers": dict(request.headers), "body": body, "key": key, "time": time.time()})
+        self.requests.append({"path": request.url.path, "query": dict(request.query_params), "headers": dict(request.headers), "body": body,
+                              "raw": raw, "key": key, "time": time.time()})
         if key not in self.keys:
             # Echo the key (as some providers do): the gateway must never pass it on.
             return JSONResponse(error_body(401, f"invalid x-api-key: {key}"), status_code=401)
@@ -323,6 +324,8 @@ class FakeAnthropic(FakeUpstream):
         if request.method == "GET" and path.endswith("/v1/models"):
             return JSONResponse({"data": [{"type": "model", "id": m, "display_name": m, "created_at": "2025-05-14T00:00:00Z"}
                                           for m in self.models], "has_more": False, "first_id": None, "last_id": None})
+        if request.method == "POST" and path.endswith("/v1/messages/count_tokens"):
+            return self.count_tokens(body)
         if request.method != "POST" or not path.endswith("/v1/messages"):
             return JSONResponse(error_body(404, "Not found"), status_code=404)
         problem = validate(body)
@@ -330,6 +333,19 @@ class FakeAnthropic(FakeUpstream):
             return JSONResponse(error_body(400, problem), status_code=400)
         reply = self.script.pop(0) if self.script else self.default
         return await respond(reply, body, self.name, bool(body.get("stream")))
+
+    def count_tokens(self, body: Any) -> Response:
+        """``POST /v1/messages/count_tokens``: the create body without ``max_tokens``; the count is the
+        input usage a create of the same body reports."""
+        if isinstance(body, dict) and "max_tokens" in body:
+            return JSONResponse(error_body(400, "max_tokens: Extra inputs are not permitted"), status_code=400)
+        problem = validate({**body, "max_tokens": 1_000_000}) if isinstance(body, dict) else "body must be a JSON object"
+        if problem:
+            return JSONResponse(error_body(400, problem), status_code=400)
+        reply = self.script.pop(0) if self.script else self.default
+        if reply.status >= 400:
+            return JSONResponse(reply.error_body or error_body(reply.status), status_code=reply.status, headers=reply.headers)
+        return JSONResponse({"input_tokens": max(1, len(json.dumps(body.get("messages") or []).split()))})
 
 
 # --------------------------------------------------------------------------- recorded fixtures

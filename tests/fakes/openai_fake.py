@@ -39,6 +39,8 @@ class Reply:
     body: Any = None  # non-stream: answer exactly this JSON (e.g. an in-band error in a 200)
     float_only: bool = False  # embeddings: ignore encoding_format and answer floats (as some hosts do)
     chunks: int = 5  # speech: pieces of audio sent (chunk_delay apart)
+    reasoning: str | None = None  # reasoning_content before the answer (DeepSeek/vLLM style), streamed word by word
+    usage: dict[str, Any] | None = None  # merged over the computed usage (prompt_tokens_details...)
 
 
 def last_user_text(body: dict[str, Any]) -> str:
@@ -105,11 +107,14 @@ class FakeOpenAI(FakeUpstream):
             return answer
         text = reply.text if reply.text is not None else f"{self.name} says: {last_user_text(body)}"
         usage = {"prompt_tokens": max(1, len(last_user_text(body).split())), "completion_tokens": max(1, len(text.split()))}
+        usage.update(reply.usage or {})
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         model = body.get("model") or "deployment"
         if body.get("stream"):
             return StreamingResponse(self._stream(reply, body, text, usage, model), media_type="text/event-stream", headers=reply.headers)
         message: dict[str, Any] = {"role": "assistant", "content": None if reply.tool_calls else text, "refusal": None}
+        if reply.reasoning:
+            message["reasoning_content"] = reply.reasoning
         if reply.tool_calls:
             message["tool_calls"] = reply.tool_calls
         finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
@@ -151,6 +156,8 @@ class FakeOpenAI(FakeUpstream):
         if self.flavour == "openrouter":
             yield b": OPENROUTER PROCESSING\n\n"
         yield delta({"role": "assistant", "content": ""})
+        for n, word in enumerate((reply.reasoning or "").split(" ") if reply.reasoning else []):
+            yield delta({"reasoning_content": (" " if n else "") + word})
         sent = 0
         if reply.tool_calls:
             for i, call in enumerate(reply.tool_calls):

@@ -34,7 +34,19 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...credentials import Credential
-from ..base import BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, merge_headers, secret_of
+from ..base import (
+    CHAT,
+    COUNT_TOKENS,
+    MESSAGES,
+    BaseAdapter,
+    ParsedResponse,
+    StreamContext,
+    UpstreamError,
+    UpstreamRequest,
+    dumps,
+    merge_headers,
+    secret_of,
+)
 from .errors import ERROR_TYPES, STATUS_REWRITES, error_from_event, invalid, parse_error
 from .messages import IMAGE_TYPES, translate_messages
 from .request import (
@@ -72,6 +84,7 @@ def models_url(base_url: str) -> str:
 
 class AnthropicAdapter(BaseAdapter):
     default_url = DEFAULT_URL
+    endpoints = frozenset({CHAT, MESSAGES, COUNT_TOKENS})  # Anthropic clients' bodies go through untranslated
 
     def url(self, channel: Channel) -> str:
         return messages_url(channel.provider.base_url or self.default_url)
@@ -88,6 +101,13 @@ class AnthropicAdapter(BaseAdapter):
         if stream:
             payload["stream"] = True
         return UpstreamRequest(self.url(channel), self.headers(secret_of(credential)), payload)
+
+    async def build_endpoint(self, endpoint: str, channel: Channel, credential: Credential | None, body: dict[str, Any]) -> UpstreamRequest:
+        """An Anthropic client's own body (``/v1/messages``, ``/v1/messages/count_tokens``), sent as it is."""
+        if endpoint not in (MESSAGES, COUNT_TOKENS):
+            raise NotImplementedError(endpoint)
+        url = self.url(channel) + ("/count_tokens" if endpoint == COUNT_TOKENS else "")
+        return UpstreamRequest(url, self.headers(secret_of(credential)), body)
 
     def parse_response(self, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         try:
