@@ -265,3 +265,27 @@ def test_readme_example_config_serves_the_mock_model():
         cfg = parse_config_text(fh.read(), "api.example.yaml", {})
     mock = next(p for p in cfg.providers if p.provider == "mock")
     assert mock.engine == "mock" and cfg.api_keys == []
+
+
+# -- the answer names the model the client asked for ---------------------------------------------
+
+@pytest.mark.parametrize("flavour", ["openai", "azure"])
+def test_a_renamed_model_answers_with_the_name_the_client_asked_for(fake_factory, gateway_factory, flavour):
+    fake = fake_factory("a", flavour=flavour)
+    base = {"openai": "/v1", "azure": ""}[flavour]
+    gw = gateway_factory(config(provider("a", fake, path=base, engine=flavour, models=[{"gpt-4o-mini-2024-07-18": "my-alias"}])))
+    client = gw.client()
+    answer = ask(client, "my-alias")
+    assert answer.model == "my-alias"
+    assert fake.requests[-1]["body"]["model"] == "gpt-4o-mini-2024-07-18" or flavour == "azure"
+    chunks = list(ask(client, "my-alias", stream=True, stream_options={"include_usage": True}))
+    assert chunks and {c.model for c in chunks} == {"my-alias"}
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "a says: hi"
+
+
+def test_an_unrenamed_model_passes_the_upstream_answer_through_untouched(fake_factory, gateway_factory):
+    fake = fake_factory("a")
+    gw = gateway_factory(config(provider("a", fake, models=["gpt-4o"])))
+    raw = httpx.post(gw.url + "/v1/chat/completions", headers={"authorization": "Bearer temp_api_key"},
+                     json={"model": "gpt-4o", "messages": HI})
+    assert raw.json()["model"] == "gpt-4o" and raw.json()["id"] == "chatcmpl-a"

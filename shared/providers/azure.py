@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, urlsplit
 
 from ..credentials import Credential
-from .base import StreamContext, UpstreamRequest, secret_of
-from .openai import OpenAIAdapter, PassthroughStream
+from .base import UpstreamRequest, secret_of
+from .openai import OpenAIAdapter
 
 if TYPE_CHECKING:
     from ..config.schema import ProviderConfig
@@ -61,8 +61,7 @@ class AzureAdapter(OpenAIAdapter):
         request.headers = {"api-key": secret_of(credential)}
         return request
 
-    def stream(self, channel: Channel, ctx: StreamContext) -> PassthroughStream:
-        return PassthroughStream(drop_empty_choices=True)
+    drop_empty_choices = True
 
 
 adapter = AzureAdapter()

@@ -13,6 +13,7 @@ cost ~10% of a streamed request's CPU.
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from ..credentials import Credential
@@ -88,12 +89,25 @@ def malformed(obj: Any) -> str | None:
     return None
 
 
-class PassthroughStream:
-    """Forward OpenAI-format events as bytes; watch for errors, usage and the ``[DONE]`` sentinel."""
+MODEL_FIELD = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
 
-    def __init__(self, drop_empty_choices: bool = False) -> None:
+
+def renamed_model(channel: Channel, ctx: StreamContext) -> bytes | None:
+    """The ``"model":"<name>"`` the client must see when the channel renames the model (the alias it
+    asked for, not the upstream's name); None when the upstream's own answer is already right."""
+    if not ctx.model or ctx.model == channel.upstream_model:
+        return None
+    return b'"model":' + json.dumps(ctx.model, ensure_ascii=False).encode()
+
+
+class PassthroughStream:
+    """Forward OpenAI-format events as bytes; watch for errors, usage and the ``[DONE]`` sentinel.
+    With ``rename``, each event's top-level ``model`` becomes the name the client asked for."""
+
+    def __init__(self, drop_empty_choices: bool = False, rename: bytes | None = None) -> None:
         self._framer = EventFramer()
         self._drop_empty = drop_empty_choices
+        self._rename = rename
         self.usage: dict[str, Any] | None = None
         self.error: UpstreamError | None = None
         self.done = False
@@ -118,6 +132,8 @@ class PassthroughStream:
             if data.startswith(b"[DONE]"):
                 self.done = True
                 break
+            if self._rename is not None:
+                data = MODEL_FIELD.sub(self._rename, data, count=1)
             if ordinary(data) and not (self._drop_empty and b'"choices":[]' in data):
                 out.append(b"data: " + data + b"\n\n")
                 continue
@@ -172,6 +188,9 @@ class OpenAIAdapter(BaseAdapter):
         obj = self._load(data)
         if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
             raise UpstreamError(502, "the upstream answered 200 without 'choices'")
+        if renamed_model(channel, ctx) is not None and "model" in obj:
+            obj["model"] = ctx.model
+            data = dumps(obj)
         return ParsedResponse(self.rewrite(obj, data), obj.get("usage"))
 
     def parse_endpoint(self, endpoint: str, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
@@ -198,8 +217,10 @@ class OpenAIAdapter(BaseAdapter):
         """Hook for hosts whose body needs a fix-up; OpenAI's own passes through as received."""
         return data
 
+    drop_empty_choices = False  # Azure: its first event is a prompt-filter annotation with empty choices
+
     def stream(self, channel: Channel, ctx: StreamContext) -> PassthroughStream:
-        return PassthroughStream()
+        return PassthroughStream(self.drop_empty_choices, renamed_model(channel, ctx))
 
     def models_request(self, provider: Provider, credential: Credential | None) -> UpstreamRequest | None:
         """``GET …/models`` for providers listed without ``model``."""
