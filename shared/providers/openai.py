@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..credentials import Credential
 from ..sse import EventFramer, data_of
@@ -103,7 +104,7 @@ class OpenAIAdapter(BaseAdapter):
     """OpenAI itself and every OpenAI-compatible host: bodies and answers pass through."""
 
     default_url = "https://api.openai.com/v1/chat/completions"
-    endpoints = frozenset({CHAT, "moderations"})
+    endpoints = frozenset({CHAT, "moderations", "responses"})
 
     def url(self, channel: Channel) -> str:
         return chat_url(channel.provider.base_url or self.default_url)
@@ -111,6 +112,11 @@ class OpenAIAdapter(BaseAdapter):
     def endpoint_url(self, channel: Channel, endpoint: str) -> str:
         """Another endpoint of the same API (config.md: swap the last path part of ``base_url``)."""
         return sibling_url(channel.provider.base_url or self.default_url, endpoint)
+
+    def serves_responses(self, provider: Provider) -> bool:
+        """Whether the upstream serves ``POST …/responses`` itself when the config does not say
+        (``responses_api``): OpenAI does; most OpenAI-compatible hosts do not."""
+        return urlsplit(provider.base_url or self.default_url).hostname == "api.openai.com"
 
     def headers(self, key: str) -> dict[str, str]:
         headers = {"content-type": "application/json"}
