@@ -421,3 +421,16 @@ def test_access_log_names_the_key_the_model_and_the_path(fake_factory, gateway_f
     fields = line.fields  # type: ignore[attr-defined]
     assert (fields["path"], fields["status"], fields["model"]) == ("/v1/responses", 200, "gpt-4o") and fields["key_id"]
     assert [(a["provider"], a["status"]) for a in fields["attempts"]] == [("up", 200)]
+
+
+def test_responses_api_passthrough_is_checked_at_load() -> None:
+    from shared.config import parse_config_text
+    from shared.config.load import ConfigError
+
+    text = json.dumps(config(provider("claude", "https://api.anthropic.com", path="/v1/messages", models=["c"],
+                                       preferences={"responses_api": "passthrough"})))
+    with pytest.raises(ConfigError, match=r"providers\[0\]\.preferences\.responses_api: passthrough needs an engine"):
+        parse_config_text(text, "api.yaml")
+    with pytest.raises(ConfigError, match="responses_api"):
+        parse_config_text(json.dumps(config(provider("o", "https://x.test", preferences={"responses_api": "sometimes"}))), "api.yaml")
+    parse_config_text(json.dumps(config(provider("o", "https://x.test", models=["m"], preferences={"responses_api": "passthrough"}))), "api.yaml")
