@@ -94,6 +94,9 @@ def random_completion(rng: random.Random) -> dict[str, Any]:
         message["reasoning_content"] = words(rng, 6)
     if calls:
         message["tool_calls"] = calls
+    if message["content"] and rng.random() < 0.3:  # web search results (OpenRouter, OpenAI search models)
+        message["annotations"] = [{"type": "url_citation", "url_citation": {"start_index": i, "end_index": i + 3, "url": f"https://{i}.test",
+                                                                            "title": words(rng, 2)}} for i in range(rng.randint(1, 2))]
     if message["content"] is None and not calls and rng.random() < 0.5:
         message["refusal"] = words(rng, 4)
     finish = "tool_calls" if calls else rng.choice(["stop", "stop", "length", "content_filter"])
@@ -120,6 +123,8 @@ def chat_stream(completion: dict[str, Any], rng: random.Random) -> bytes:
     out = [chunk({"role": "assistant", "content": ""})]
     out += [chunk({"reasoning_content": p}) for p in fragments(message.get("reasoning_content") or "", rng)]
     out += [chunk({"content": p}) for p in fragments(message.get("content") or "", rng)]
+    if message.get("annotations"):
+        out.append(chunk({"annotations": message["annotations"]}))
     out += [chunk({"refusal": p}) for p in fragments(message.get("refusal") or "", rng)]
     for i, call in enumerate(message.get("tool_calls") or ()):
         out.append(chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
