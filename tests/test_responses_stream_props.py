@@ -409,3 +409,65 @@ def test_output_items_sent_back_give_the_assistant_turn_they_came_from(seed: int
         assert messages == [{"role": "user", "content": "q"}]
     else:
         assert messages[1:] == [want]
+
+
+# --------------------------------------------------------------------------- hostile shapes
+
+SHAPES: list[Any] = [None, True, 0, -1, 1.5, "", "x", "user", "assistant", "message", "function_call", "function_call_output",
+                     "input_text", "input_image", "input_file", "reasoning", "function", "web_search", "json_schema", "ugw1.!!", [], {}]
+FIELDS = ["type", "role", "content", "text", "image_url", "call_id", "name", "arguments", "output", "encrypted_content", "file_data",
+          "format", "schema", "effort", "parameters", "tools", "mode", "function", "index", "delta", "choices", "message", "tool_calls",
+          "usage", "reasoning_content", "refusal", "annotations", "finish_reason", "thinking_blocks", "response", "error", "output_index"]
+
+
+def anything(rng: random.Random, depth: int = 0) -> Any:
+    roll = rng.random()
+    if depth > 3 or roll < 0.4:
+        return json.loads(json.dumps(rng.choice(SHAPES)))
+    if roll < 0.7:
+        return [anything(rng, depth + 1) for _ in range(rng.randint(0, 3))]
+    return {rng.choice(FIELDS): anything(rng, depth + 1) for _ in range(rng.randint(0, 4))}
+
+
+class Verbatim:
+    """An inner translator that hands chunks on as they came (no chat-layer checks in the way)."""
+
+    usage = None
+    error = None
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        return [chunk]
+
+    def finish(self) -> list[bytes]:
+        return []
+
+
+def test_any_json_shape_gives_a_400_or_an_answer_never_a_crash() -> None:
+    from shared.inbound.responses.request import check_body
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        body = {"model": "m", "input": anything(rng) if rng.random() < 0.3 else [anything(rng) for _ in range(rng.randint(0, 4))]}
+        for name in ("tools", "tool_choice", "text", "reasoning", "instructions", "max_output_tokens"):
+            if rng.random() < 0.2:
+                body[name] = anything(rng)
+        try:
+            check_body(body)
+            translate(body)
+        except GatewayError:
+            pass
+        completion = anything(rng)
+        if isinstance(completion, dict):
+            from_chat(completion, shape())
+        translator = ChatToResponses(Verbatim(), shape(), StreamContext(model="m"))
+        watcher = ResponsesPassthrough()
+        for _ in range(3):
+            event = anything(rng)
+            translator.feed(b"data: " + json.dumps(event).encode() + b"\n\n")
+            if isinstance(event, dict) and rng.random() < 0.8:
+                event["type"] = rng.choice(["response.created", "error", "response.failed", "response.completed", "response.output_item.done"])
+            watcher.feed(b"data: " + json.dumps(event).encode() + b"\n\n")
+        translator.finish()
+        watcher.finish()
+        broke = GatewayError(502, "broke", type="server_error", code="upstream_stream_error")
+        parse(translator.failure(broke) + watcher.failure(broke))

@@ -49,8 +49,10 @@ def upstream_error(obj: dict[str, Any]) -> UpstreamError:
     err = mapping(obj.get("error")) or mapping(mapping(obj.get("response")).get("error")) or obj
     code = err.get("code")
     status = 429 if code in ("rate_limit_exceeded", "insufficient_quota") else 502
-    return UpstreamError(status, str(err.get("message") or "the upstream reported an error"), err.get("type") or "server_error",
-                         code if isinstance(code, str | int) else None)
+    kind = err.get("type")
+    message = str(err.get("message") or "the upstream reported an error")
+    return UpstreamError(status, message, kind if isinstance(kind, str) else "server_error",
+                         code if isinstance(code, str | int) and not isinstance(code, bool) else None)
 
 
 class ResponsesPassthrough:

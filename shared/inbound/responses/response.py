@@ -86,6 +86,11 @@ def mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def items(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
 def count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
@@ -182,13 +187,13 @@ def from_chat(completion: dict[str, Any], shape: Shape) -> dict[str, Any]:
     if summary or blocks:
         output.append(reasoning_item(shape.item_id("rs", len(output)), summary, blocks))
     text, refusal = content_text(message.get("content")), message.get("refusal")
-    annotations = [a for a in (annotation(r) for r in message.get("annotations") or ()) if a is not None]
+    annotations = [a for a in (annotation(r) for r in items(message.get("annotations"))) if a is not None]
     parts = [text_part(text, annotations)] if text else []
     if isinstance(refusal, str) and refusal:
         parts.append({"type": "refusal", "refusal": refusal})
     if parts:
         output.append(message_item(shape.item_id("msg", len(output)), "completed", parts))
-    for call in message.get("tool_calls") or ():
+    for call in items(message.get("tool_calls")):
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):
             continue

@@ -29,6 +29,7 @@ from .response import (
     Shape,
     annotation,
     function_call_item,
+    items,
     mapping,
     message_item,
     reasoning_item,
@@ -150,7 +151,7 @@ class ChatToResponses:
         out = [] if self._started else self._start(chunk)
         if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
-        for choice in chunk.get("choices") or ():
+        for choice in items(chunk.get("choices")):
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = mapping(choice.get("delta"))
@@ -164,11 +165,11 @@ class ChatToResponses:
                 out += self._text(delta["content"])
             if isinstance(delta.get("refusal"), str) and delta["refusal"]:
                 out += self._refusal(delta["refusal"])
-            for raw in delta.get("annotations") or ():
+            for raw in items(delta.get("annotations")):
                 found = annotation(raw)
                 if found is not None:
                     out += self._annotation(found)
-            for fragment in delta.get("tool_calls") or ():
+            for fragment in items(delta.get("tool_calls")):
                 if isinstance(fragment, dict):
                     out += self._tool_call(fragment)
             if choice.get("finish_reason"):
