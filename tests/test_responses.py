@@ -434,3 +434,30 @@ def test_responses_api_passthrough_is_checked_at_load() -> None:
     with pytest.raises(ConfigError, match="responses_api"):
         parse_config_text(json.dumps(config(provider("o", "https://x.test", preferences={"responses_api": "sometimes"}))), "api.yaml")
     parse_config_text(json.dumps(config(provider("o", "https://x.test", models=["m"], preferences={"responses_api": "passthrough"}))), "api.yaml")
+
+
+def test_a_codex_shaped_request_reaches_anthropic_and_streams_back(fake_factory, gateway_factory) -> None:
+    """What the Codex CLI sends with ``wire_api = "responses"`` (its fields, roles and part lists)."""
+    fake, gw = claude_gateway(fake_factory, gateway_factory)
+    fake.then(ClaudeReply(tool_calls=[{"id": "toolu_S", "name": "shell", "input": {"command": ["ls"]}}]), ClaudeReply(text="Two files."))
+    shell = {"type": "function", "name": "shell", "description": "Runs a command", "strict": False,
+             "parameters": {"type": "object", "properties": {"command": {"type": "array", "items": {"type": "string"}}},
+                            "required": ["command"], "additionalProperties": False}}
+    history: list[Any] = [
+        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "<permissions>read-only</permissions>"}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "<environment_context>cwd=/w</environment_context>"}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "list the files"}]},
+    ]
+    body = {"model": "claude", "instructions": "You are Codex.", "input": history, "tools": [shell], "tool_choice": "auto",
+            "parallel_tool_calls": False, "reasoning": None, "store": False, "stream": True, "include": [],
+            "prompt_cache_key": "0199-session", "text": {"verbosity": "low"}}
+    events = raw_stream(gw, **body)
+    done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    assert [item["type"] for item in done] == ["function_call"] and done[0]["call_id"] == "toolu_S"
+    sent = fake.requests[0]["body"]
+    assert sent["system"].startswith("You are Codex.") and "read-only" in sent["system"]
+    assert sent["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+    history += done + [{"type": "function_call_output", "call_id": "toolu_S", "output": "a.txt\nb.txt"}]
+    events = raw_stream(gw, **{**body, "input": history})
+    assert events[-1]["type"] == "response.completed" and events[-1]["response"]["output"][0]["content"][0]["text"] == "Two files."
+    assert fake.requests[1]["body"]["messages"][-1]["content"][0] == {"type": "tool_result", "tool_use_id": "toolu_S", "content": "a.txt\nb.txt"}
