@@ -72,6 +72,15 @@ if ! cmp -s tests/node/anthropic/package-lock.json "$ANTHROPIC_NODE_HOME/package
 fi
 export ANTHROPIC_NODE_MODULES="$ANTHROPIC_NODE_HOME/node_modules"
 
+# The Vercel AI SDK (`ai`, `@ai-sdk/openai`) for tests/test_responses_ai_sdk.py, installed the same way.
+AI_SDK_HOME="${XDG_CACHE_HOME:-$HOME/.cache}/uni-gateway/ai-sdk"
+if ! cmp -s tests/node/ai-sdk/package-lock.json "$AI_SDK_HOME/package-lock.json" || [ ! -d "$AI_SDK_HOME/node_modules/@ai-sdk/openai" ]; then
+  rm -rf "$AI_SDK_HOME" && mkdir -p "$AI_SDK_HOME"
+  cp tests/node/ai-sdk/package.json tests/node/ai-sdk/package-lock.json "$AI_SDK_HOME/"
+  (cd "$AI_SDK_HOME" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+export AI_SDK_HOME
+
 # The lint and type gate (ruff.toml, mypy.ini): shared/ stays ruff-clean and mypy --strict clean.
 "$PYTHON" -m ruff check shared
 "$PYTHON" -m mypy

@@ -226,6 +226,20 @@ async def anthropic_count_tokens(gateway: Gateway, scope: Scope, receive: Receiv
     return await routes.count_tokens(gateway, scope, receive)
 
 
+async def responses(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
+    """``POST /v1/responses`` (:mod:`.inbound.responses`, imported on first use)."""
+    from .inbound.responses.endpoint import create_response
+
+    return await create_response(gateway, scope, receive)
+
+
+async def stored_responses(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
+    """``/v1/responses/{id}…``: a 400, this gateway stores no responses."""
+    from .inbound.responses.endpoint import stored_response
+
+    return await stored_response(gateway, scope, receive)
+
+
 # The API endpoints, answered straight from the ASGI call (see GatewayApp); the ``/v1`` prefix is optional.
 ENDPOINTS: dict[str, Endpoint] = {
     "/v1/chat/completions": chat_completions,
@@ -235,6 +249,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/messages": anthropic_messages,
     "/v1/messages/count_tokens": anthropic_count_tokens,
     "/messages/count_tokens": anthropic_count_tokens,
+    "/v1/responses": responses,
+    "/responses": responses,
 }
 
 
@@ -369,6 +385,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         Route("/models", list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", get_model, methods=["GET"]),
         Route("/models/{model:path}", get_model, methods=["GET"]),
+        Route("/v1/responses/{rest:path}", route(stored_responses), methods=["GET", "POST", "DELETE"]),
+        Route("/responses/{rest:path}", route(stored_responses), methods=["GET", "POST", "DELETE"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/", healthz, methods=["GET"]),
     ]

@@ -45,7 +45,7 @@ from .failures import (
 )
 from .http_client import body_chunks, read_body, transport_failure
 from .logs import Attempt, RequestLog
-from .operations import Operation
+from .operations import Operation, serves
 from .providers.base import CHAT, StreamContext, StreamTranslator, UpstreamError
 from .routing import Candidate, Channel, KeyPolicy, RoutingTable
 from .scheduling import admission, key_order, order_channels
@@ -140,8 +140,7 @@ class Dispatcher:
             return routes
         cached = policy.endpoint_routes.get((op.endpoint, model))
         if cached is None:
-            cached = policy.endpoint_routes[(op.endpoint, model)] = tuple(
-                c for c in routes if c.channel.provider.adapter.supports(op.endpoint))
+            cached = policy.endpoint_routes[(op.endpoint, model)] = tuple(c for c in routes if serves(op, c.channel))
         return cached
 
     async def run(self, op: Operation, policy: KeyPolicy, body: dict[str, Any], model: str, started: float,

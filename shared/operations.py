@@ -11,7 +11,7 @@ adapters that serve it listing it in their ``endpoints``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .credentials import Credential
 from .errors import GatewayError, stream_error_event
@@ -46,6 +46,23 @@ class Operation(Protocol):
         """The events that end a stream in this endpoint's protocol: a well-formed error event when
         it broke after the first byte, then the protocol's terminator."""
         ...
+
+
+@runtime_checkable
+class ChoosesChannels(Protocol):
+    """An operation that decides itself which channels can serve it, instead of the adapters'
+    ``endpoints`` (``/v1/responses``: every channel by translation, or only the channels whose
+    upstream serves the Responses API). The answer may depend only on the endpoint and the channel:
+    the dispatcher keeps it per (endpoint, model) and key."""
+
+    def serves(self, channel: Channel) -> bool: ...
+
+
+def serves(op: Operation, channel: Channel) -> bool:
+    """Whether ``channel`` can serve ``op``."""
+    if isinstance(op, ChoosesChannels):
+        return op.serves(channel)
+    return channel.provider.adapter.supports(op.endpoint)
 
 
 def renamed(channel: Channel, body: dict[str, Any]) -> dict[str, Any]:

@@ -60,6 +60,9 @@ class ProviderPreferences(_Strict):
     cooldown_period: float | None = Field(default=None, ge=0)
     headers: dict[str, str] = Field(default_factory=dict)
     post_body_parameter_overrides: dict[str, Any] = Field(default_factory=dict)
+    # POST /v1/responses: passed through to the upstream's own Responses API, or translated to chat.
+    # Unset: passthrough for api.openai.com and Azure's /openai/v1 form, translation elsewhere.
+    responses_api: Literal["passthrough", "translate"] | None = None
 
     @field_validator("api_key_rate_limit", mode="before")
     @classmethod
@@ -267,5 +270,9 @@ class GatewayConfig(_Strict):
 
         problems = [f"providers[{i}].{name}: {what}" for i, p in enumerate(self.providers)
                     for name, what in get_adapter(detect_engine(p)).validate(p)]
+        problems += [f"providers[{i}].preferences.responses_api: passthrough needs an engine that serves the Responses API "
+                     f"(openai, azure); the {detect_engine(p)} engine is reached through chat"
+                     for i, p in enumerate(self.providers)
+                     if p.preferences.responses_api == "passthrough" and not get_adapter(detect_engine(p)).supports("responses")]
         if problems:
             raise ValueError("\n".join(problems))

@@ -55,6 +55,11 @@ class AzureAdapter(OpenAIAdapter):
     def headers(self, key: str) -> dict[str, str]:
         return {"content-type": "application/json", "api-key": key}
 
+    def serves_responses(self, provider: Provider) -> bool:
+        """Azure's v1 form (``…/openai/v1``) serves ``…/openai/v1/responses``; the deployment forms
+        are translated to chat on the deployment's ``chat/completions``."""
+        return "/openai/v1" in urlsplit(provider.base_url).path
+
     def models_request(self, provider: Provider, credential: Credential | None) -> UpstreamRequest | None:
         request = super().models_request(provider, credential)
         assert request is not None

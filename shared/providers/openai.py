@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..credentials import Credential
 from ..sse import EventFramer, data_of
@@ -23,7 +24,7 @@ from .embeddings import in_format
 
 # Every endpoint of OpenAI's API the gateway serves (the names are their paths under /v1).
 OPENAI_ENDPOINTS = frozenset({CHAT, "moderations", "embeddings", "images/generations", "images/edits", "audio/speech",
-                              "audio/transcriptions", "audio/translations"})
+                              "audio/transcriptions", "audio/translations", "responses"})
 
 if TYPE_CHECKING:
     from ..routing import Channel, Provider
@@ -171,6 +172,11 @@ class OpenAIAdapter(BaseAdapter):
     def endpoint_url(self, channel: Channel, endpoint: str) -> str:
         """Another endpoint of the same API (config.md: swap the last path part of ``base_url``)."""
         return sibling_url(channel.provider.base_url or self.default_url, endpoint)
+
+    def serves_responses(self, provider: Provider) -> bool:
+        """Whether the upstream serves ``POST …/responses`` itself when the config does not say
+        (``responses_api``): OpenAI does; most OpenAI-compatible hosts do not."""
+        return urlsplit(provider.base_url or self.default_url).hostname == "api.openai.com"
 
     def headers(self, key: str) -> dict[str, str]:
         headers = {"content-type": "application/json"}
