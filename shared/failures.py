@@ -83,4 +83,4 @@ def client_error(err: UpstreamError, channel: Channel) -> GatewayError:
     if err.status == 413:
         code = code or "request_too_large"
     return GatewayError(400 if err.status == 422 else err.status, channel.provider.mask(err.message),
-                        type="invalid_request_error", code=code)
+                        type="invalid_request_error", code=code, param=err.param)

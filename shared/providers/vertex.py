@@ -13,7 +13,6 @@ the host, the multi-regions ``us``/``eu`` use ``aiplatform.{us|eu}.rep.googleapi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,17 @@ from urllib.parse import quote
 
 from ..credentials import Credential, with_parts
 from . import anthropic, gemini, google_auth
-from .base import BaseAdapter, OutboundRequest, ParsedResponse, StreamContext, StreamTranslator, UpstreamError, UpstreamRequest, dumps
+from .base import (
+    BaseAdapter,
+    OutboundRequest,
+    ParsedResponse,
+    StreamContext,
+    StreamTranslator,
+    UpstreamError,
+    UpstreamRequest,
+    dumps,
+    loads,
+)
 
 if TYPE_CHECKING:
     from ..config.schema import ProviderConfig
@@ -43,7 +52,7 @@ def claude_body(body: dict[str, Any], stream: bool) -> dict[str, Any]:
 
 def claude_response(data: bytes, ctx: StreamContext) -> dict[str, Any]:
     try:
-        obj = json.loads(data)
+        obj = loads(data)
     except ValueError:
         raise UpstreamError(502, "Vertex AI (Claude) answered 200 with a body that is not JSON") from None
     if isinstance(obj, dict) and obj.get("type") == "error":

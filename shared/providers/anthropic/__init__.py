@@ -29,12 +29,11 @@ the adapter (URLs, headers) and re-exports the names other modules and the tests
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...credentials import Credential
-from ..base import BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, merge_headers, secret_of
+from ..base import BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, loads, merge_headers, secret_of
 from .errors import ERROR_TYPES, STATUS_REWRITES, error_from_event, invalid, parse_error
 from .messages import IMAGE_TYPES, translate_messages
 from .request import (
@@ -91,7 +90,7 @@ class AnthropicAdapter(BaseAdapter):
 
     def parse_response(self, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         try:
-            obj = json.loads(data)
+            obj = loads(data)
         except ValueError:
             raise UpstreamError(502, "Anthropic answered 200 with a body that is not JSON") from None
         if isinstance(obj, dict) and obj.get("type") == "error":
