@@ -5,12 +5,24 @@ carrying an ``error`` or ``usage`` key.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from ..credentials import Credential
 from ..sse import EventFramer, data_of
-from .base import CHAT, BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, secret_of
+from .base import (
+    CHAT,
+    BaseAdapter,
+    ParsedResponse,
+    StreamContext,
+    UpstreamError,
+    UpstreamRequest,
+    code_of,
+    dumps,
+    loads,
+    secret_of,
+    text_of_value,
+)
+from .common import token_count
 
 if TYPE_CHECKING:
     from ..routing import Channel, Provider
@@ -37,18 +49,29 @@ def in_band_error(obj: Any) -> UpstreamError | None:
     if not isinstance(obj, dict):
         return None
     err = obj.get("error")
-    if not err:
-        for choice in obj.get("choices") or ():
+    choices = obj.get("choices")
+    if not err and isinstance(choices, list):
+        for choice in choices:
             if isinstance(choice, dict) and choice.get("error"):
                 err = choice["error"]
                 break
     if not err:
         return None
     if isinstance(err, dict):
-        code = err.get("code")
+        code = code_of(err.get("code"))
         status = code if isinstance(code, int) and 400 <= code <= 599 else 502
-        return UpstreamError(status, str(err.get("message") or "upstream error"), err.get("type"), code)
-    return UpstreamError(502, str(err))
+        kind = err.get("type")
+        return UpstreamError(status, text_of_value(err.get("message") or "upstream error"), kind if isinstance(kind, str) else None, code)
+    return UpstreamError(502, text_of_value(err))
+
+
+def accounting_usage(usage: Any) -> dict[str, Any] | None:
+    """An answer's ``usage`` for accounting: an object whose token counts are integers (the bytes sent
+    to the client are not changed)."""
+    if not isinstance(usage, dict):
+        return None
+    counts = {name: token_count(usage.get(name)) for name in ("prompt_tokens", "completion_tokens")}
+    return {**usage, **counts}
 
 
 class PassthroughStream:
@@ -83,7 +106,7 @@ class PassthroughStream:
                 break
             if b'"error"' in data or b'"usage"' in data or (self._drop_empty and b'"choices":[]' in data):
                 try:
-                    obj = json.loads(data)
+                    obj = loads(data)
                 except ValueError:
                     obj = None
                 err = in_band_error(obj)
@@ -92,7 +115,7 @@ class PassthroughStream:
                     break
                 if isinstance(obj, dict):
                     if obj.get("usage"):
-                        self.usage = obj["usage"]
+                        self.usage = accounting_usage(obj["usage"])
                     if self._drop_empty and not obj.get("choices") and not obj.get("usage"):
                         continue  # Azure's prompt-filter chunk: empty choices, blank id and model
             out.append(b"data: " + data + b"\n\n")
@@ -128,19 +151,18 @@ class OpenAIAdapter(BaseAdapter):
         obj = self._load(data)
         if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
             raise UpstreamError(502, "the upstream answered 200 without 'choices'")
-        return ParsedResponse(self.rewrite(obj, data), obj.get("usage"))
+        return ParsedResponse(self.rewrite(obj, data), accounting_usage(obj.get("usage")))
 
     def parse_endpoint(self, endpoint: str, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         obj = self._load(data)
         if not isinstance(obj, dict):
             raise UpstreamError(502, f"the upstream answered 200 to {endpoint} with a body that is not a JSON object")
-        usage = obj.get("usage")
-        return ParsedResponse(data, usage if isinstance(usage, dict) else None)
+        return ParsedResponse(data, accounting_usage(obj.get("usage")))
 
     @staticmethod
     def _load(data: bytes) -> Any:
         try:
-            obj = json.loads(data)
+            obj = loads(data)
         except ValueError:
             raise UpstreamError(502, "the upstream answered 200 with a body that is not JSON") from None
         err = in_band_error(obj)
