@@ -48,7 +48,14 @@ class GatewayError(Exception):
         return error_body(self.message, self.type, self.code, self.param)
 
     def json_bytes(self) -> bytes:
-        return json.dumps(self.body(), ensure_ascii=False).encode()
+        """The body as UTF-8 JSON. A message repeating a client's string may hold a lone surrogate
+        (``"\\ud800"`` in the JSON it came from), which UTF-8 cannot encode: then the text is
+        ASCII-escaped instead, valid JSON that means the same."""
+        text = json.dumps(self.body(), ensure_ascii=False)
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            return json.dumps(self.body()).encode()
 
 
 def error_body(message: str, type: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:

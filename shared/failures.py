@@ -197,7 +197,8 @@ def client_error(err: UpstreamError, channel: Channel) -> GatewayError:
     if message != channel.provider.mask(err.message):
         log.warning("upstream %s (%s) answered HTTP %s: %s", channel.provider.name, channel.upstream_model, err.status,
                     channel.provider.mask(err.message)[:1000])
-    return GatewayError(400 if err.status == 422 else err.status, _short(message, 2000), type="invalid_request_error", code=code)
+    return GatewayError(400 if err.status == 422 else err.status, _short(message, 2000), type="invalid_request_error", code=code,
+                        param=err.param)
 
 
 def stream_error(err: UpstreamError, channel: Channel) -> GatewayError:

@@ -84,6 +84,7 @@ class UpstreamError(Exception):
         type: str | None = None,
         code: str | int | None = None,
         retry_after: float | None = None,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -91,6 +92,15 @@ class UpstreamError(Exception):
         self.type = type
         self.code = None if code is None else str(code)
         self.retry_after = retry_after
+        self.param = param  # the client's field at fault (``messages[2].content[0].image_url``), for 400s
+
+
+class InvalidRequest(UpstreamError):
+    """A client request a translator refuses before calling the upstream: a 400 naming the field
+    (``param``). The dispatcher hands 400s straight back to the client, without failover."""
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(400, message, "invalid_request_error", code, param=param)
 
 
 class StreamTranslator(Protocol):
@@ -183,7 +193,13 @@ class BaseAdapter:
             for name in channel.removes:
                 payload.pop(name, None)
             original = None
-        content = original if original is not None else dumps(payload)
+        if original is not None:
+            content = original
+        else:
+            try:
+                content = dumps(payload)
+            except ValueError:
+                raise InvalidRequest("The request is nested too deeply to be sent upstream.", code="invalid_json") from None
         headers = merge_headers(request.headers, channel.provider.headers)
         return await self.finalize(OutboundRequest(request.method, request.url, headers, content), channel, credential)
 
@@ -209,7 +225,7 @@ class BaseAdapter:
 def model_ids(obj: Any) -> list[str]:
     """Model names from an OpenAI-style list, ``{"data": [{"id": ...}]}`` (OpenAI, Anthropic, most hosts)."""
     data = obj.get("data") if isinstance(obj, dict) else None
-    return [m["id"] for m in data or () if isinstance(m, dict) and isinstance(m.get("id"), str)]
+    return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)] if isinstance(data, list) else []
 
 
 def _wait(seconds: float) -> float | None:
@@ -246,16 +262,16 @@ def retry_after_of(headers: Mapping[str, str]) -> float | None:
 
 
 def parse_error_body(status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
-    """Recognise every upstream error shape (providers.md section 11) in one place; a body of any
-    other shape (or not JSON) still gives an error, with its first bytes as the message."""
+    """Recognise every upstream error shape (providers.md section 11) in one place. Whatever the
+    body holds, the answer is an :class:`UpstreamError` with a string message."""
     retry_after = retry_after_of(headers)
     try:
-        body: Any = json.loads(data) if data.strip() else None
+        body: Any = loads(data) if data.strip() else None
     except (ValueError, RecursionError):
         body = None
     if isinstance(body, list) and len(body) == 1:
         body = body[0]  # Google's one-element array
-    message, type_, code = None, None, None
+    message, type_, code, param = None, None, None, None
     if isinstance(body, dict):
         err = body.get("error")
         if body.get("type") == "error" and isinstance(err, dict):  # Anthropic
@@ -264,28 +280,80 @@ def parse_error_body(status: int, data: bytes, headers: Mapping[str, str]) -> Up
             message = err.get("message")
             type_ = err.get("type") or err.get("status")
             code = err.get("code")
+            param = err.get("param")  # OpenAI names the client's field at fault
             details = err.get("details")
             if retry_after is None and isinstance(details, list):
-                for detail in details:
-                    delay = isinstance(detail, dict) and detail.get("retryDelay")
-                    if isinstance(delay, str) and delay.endswith("s"):
-                        try:
-                            retry_after = _wait(float(delay[:-1]))
-                        except ValueError:
-                            pass
+                retry_after = retry_delay_of(details)
         elif isinstance(err, str):
             message = err
         elif body.get("object") == "error":  # vLLM / Mistral
             message, type_, code = body.get("message"), body.get("type"), body.get("code")
         elif body.get("success") is False and isinstance(body.get("errors"), list) and body["errors"]:  # Cloudflare envelope
             first = body["errors"][0]
-            message, code = (first.get("message"), first.get("code")) if isinstance(first, dict) else (str(first), None)
+            message, code = (first.get("message"), first.get("code")) if isinstance(first, dict) else (first, None)
         elif "message" in body:
             message = body.get("message")
     if not isinstance(message, str):
-        message = json.dumps(message) if message is not None else (data[:300].decode("utf-8", "replace").strip() or f"HTTP {status}")
-    return UpstreamError(status, message, type_ if isinstance(type_, str) else None, code, retry_after)
+        message = text_of_value(message) if message is not None else (data[:300].decode("utf-8", "replace").strip() or f"HTTP {status}")
+    return UpstreamError(status, message, type_ if isinstance(type_, str) else None, code_of(code), retry_after,
+                         param=param if isinstance(param, str) else None)
+
+
+def retry_delay_of(details: list[Any]) -> float | None:
+    """Google's ``RetryInfo`` detail (``{"retryDelay": "30s"}``) in seconds; None unless finite and not negative."""
+    for detail in details:
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                seconds = float(delay[:-1])
+            except ValueError:
+                continue
+            wait = _wait(seconds)
+            if wait is not None:
+                return wait
+    return None
+
+
+def code_of(code: Any) -> str | int | None:
+    """An upstream error code we can repeat: a string or an integer, nothing else."""
+    return code if isinstance(code, (str, int)) and not isinstance(code, bool) else None
+
+
+def error_status(code: Any) -> int:
+    """The HTTP status an in-band error names (Google's ``error.code``), if it is an error status; else 502."""
+    return code if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599 else 502
+
+
+def text_of_value(value: Any, limit: int = 300) -> str:
+    """A short text for an upstream value that should have been a string (an error message that is an
+    object, say): its JSON, cut at ``limit`` characters."""
+    if isinstance(value, str):
+        return value
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def loads(data: bytes | str) -> Any:
+    """``json.loads`` where JSON nested too deeply for the parser is a ``ValueError`` like any other
+    bad JSON (the parser raises ``RecursionError`` for it)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON. A string holding a lone surrogate (``"\\ud800"`` in the JSON it came from)
+    cannot be UTF-8: then the whole text is ASCII-escaped, which is valid JSON and means the same.
+    Raises ``ValueError`` for a value nested too deeply to encode."""
+    try:
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode()

@@ -6,16 +6,30 @@ clients receive is defined once.
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from typing import Any
 
-from ..sse import encode
-from .base import StreamContext
+from .base import StreamContext, dumps
+
+MAX_TOKEN_COUNT = 2**53  # beyond what any answer uses, and what a JSON number holds exactly
 
 
 def new_id(prefix: str = "chatcmpl-") -> str:
     return prefix + secrets.token_hex(12)
+
+
+def token_count(value: Any) -> int:
+    """A token count from an upstream answer as a non-negative integer: numbers (and digit strings,
+    as some protobuf JSON writes integers) are taken, anything else counts as 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, str) and value.isdigit() and len(value) < 20:
+        value = int(value)
+    if isinstance(value, float) and math.isfinite(value):
+        value = int(value)
+    return min(value, MAX_TOKEN_COUNT) if isinstance(value, int) and value > 0 else 0
 
 
 def make_usage(prompt: int, completion: int, cached: int | None = None, reasoning: int | None = None,
@@ -51,7 +65,7 @@ def chunk(ctx: StreamContext, delta: dict[str, Any], finish_reason: str | None =
     """One ``chat.completion.chunk`` SSE event for choice 0."""
     if not ctx.id:
         ctx.id = new_id()
-    return encode({
+    return event({
         "id": ctx.id,
         "object": "chat.completion.chunk",
         "created": ctx.created,
@@ -64,5 +78,11 @@ def usage_chunk(ctx: StreamContext, usage: dict[str, Any]) -> bytes:
     """The final usage chunk (empty ``choices``), sent only when the client asked for it."""
     if not ctx.id:
         ctx.id = new_id()
-    return encode({"id": ctx.id, "object": "chat.completion.chunk", "created": ctx.created, "model": ctx.model,
-                   "choices": [], "usage": usage})
+    return event({"id": ctx.id, "object": "chat.completion.chunk", "created": ctx.created, "model": ctx.model,
+                  "choices": [], "usage": usage})
+
+
+def event(obj: Any) -> bytes:
+    """One SSE event, compact JSON on a single ``data:`` line (as ``sse.encode``, but through
+    :func:`.base.dumps`, which also encodes text holding a lone surrogate from an upstream)."""
+    return b"data: " + dumps(obj) + b"\n\n"

@@ -19,7 +19,20 @@ from urllib.parse import urlsplit
 
 from ..credentials import Credential
 from ..sse import EventFramer, data_of
-from .base import CHAT, BaseAdapter, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, secret_of
+from .base import (
+    CHAT,
+    BaseAdapter,
+    ParsedResponse,
+    StreamContext,
+    UpstreamError,
+    UpstreamRequest,
+    code_of,
+    dumps,
+    loads,
+    secret_of,
+    text_of_value,
+)
+from .common import token_count
 from .embeddings import in_format
 
 # Every endpoint of OpenAI's API the gateway serves (the names are their paths under /v1).
@@ -51,18 +64,29 @@ def in_band_error(obj: Any) -> UpstreamError | None:
     if not isinstance(obj, dict):
         return None
     err = obj.get("error")
-    if not err:
-        for choice in obj.get("choices") or ():
+    choices = obj.get("choices")
+    if not err and isinstance(choices, list):
+        for choice in choices:
             if isinstance(choice, dict) and choice.get("error"):
                 err = choice["error"]
                 break
     if not err:
         return None
     if isinstance(err, dict):
-        code = err.get("code")
+        code = code_of(err.get("code"))
         status = code if isinstance(code, int) and 400 <= code <= 599 else 502
-        return UpstreamError(status, str(err.get("message") or "upstream error"), err.get("type"), code)
-    return UpstreamError(502, str(err))
+        kind = err.get("type")
+        return UpstreamError(status, text_of_value(err.get("message") or "upstream error"), kind if isinstance(kind, str) else None, code)
+    return UpstreamError(502, text_of_value(err))
+
+
+def accounting_usage(usage: Any) -> dict[str, Any] | None:
+    """An answer's ``usage`` for accounting: an object whose token counts are integers (the bytes sent
+    to the client are not changed)."""
+    if not isinstance(usage, dict):
+        return None
+    counts = {name: token_count(usage.get(name)) for name in ("prompt_tokens", "completion_tokens")}
+    return {**usage, **counts}
 
 
 def ordinary(data: bytes) -> bool:
@@ -139,8 +163,8 @@ class PassthroughStream:
                 out.append(b"data: " + data + b"\n\n")
                 continue
             try:
-                obj = json.loads(data)
-            except (ValueError, RecursionError):
+                obj = loads(data)
+            except ValueError:
                 obj = None
             problem = malformed(obj)
             if problem is not None:
@@ -153,7 +177,7 @@ class PassthroughStream:
                     break
             usage = obj.get("usage")
             if usage and isinstance(usage, dict):
-                self.usage = usage
+                self.usage = accounting_usage(usage)
             if self._drop_empty and not obj.get("choices") and not usage:
                 continue  # Azure's prompt-filter chunk: empty choices, blank id and model
             out.append(b"data: " + data + b"\n\n")
@@ -197,21 +221,21 @@ class OpenAIAdapter(BaseAdapter):
         if renamed_model(channel, ctx) is not None and "model" in obj:
             obj["model"] = ctx.model
             data = dumps(obj)
-        return ParsedResponse(self.rewrite(obj, data), obj.get("usage"))
+        return ParsedResponse(self.rewrite(obj, data), accounting_usage(obj.get("usage")))
 
     def parse_endpoint(self, endpoint: str, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         obj = self._load(data)
         if not isinstance(obj, dict):
             raise UpstreamError(502, f"the upstream answered 200 to {endpoint} with a body that is not a JSON object")
-        usage = obj.get("usage")
+        usage = accounting_usage(obj.get("usage"))
         if endpoint == "embeddings":
             data = in_format(obj, data, ctx)
-        return ParsedResponse(data, usage if isinstance(usage, dict) else None)
+        return ParsedResponse(data, usage)
 
     @staticmethod
     def _load(data: bytes) -> Any:
         try:
-            obj = json.loads(data)
+            obj = loads(data)
         except ValueError:
             raise UpstreamError(502, "the upstream answered 200 with a body that is not JSON") from None
         err = in_band_error(obj)

@@ -16,7 +16,6 @@ instance per input (wire-formats-2.md 4.2); the translation is shared with Gemin
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from .base import (
     UpstreamError,
     UpstreamRequest,
     dumps,
+    loads,
 )
 from .gemini.embeddings import predict_answer, predict_request
 
@@ -58,7 +58,7 @@ def claude_body(body: dict[str, Any], stream: bool) -> dict[str, Any]:
 
 def claude_response(data: bytes, ctx: StreamContext) -> dict[str, Any]:
     try:
-        obj = json.loads(data)
+        obj = loads(data)
     except ValueError:
         raise UpstreamError(502, "Vertex AI (Claude) answered 200 with a body that is not JSON") from None
     if isinstance(obj, dict) and obj.get("type") == "error":

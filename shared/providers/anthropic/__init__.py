@@ -29,7 +29,6 @@ the adapter (URLs, headers) and re-exports the names other modules and the tests
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +43,7 @@ from ..base import (
     UpstreamError,
     UpstreamRequest,
     dumps,
+    loads,
     merge_headers,
     secret_of,
 )
@@ -111,7 +111,7 @@ class AnthropicAdapter(BaseAdapter):
 
     def parse_response(self, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         try:
-            obj = json.loads(data)
+            obj = loads(data)
         except ValueError:
             raise UpstreamError(502, "Anthropic answered 200 with a body that is not JSON") from None
         if isinstance(obj, dict) and obj.get("type") == "error":

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..base import UpstreamError, parse_error_body
+from ..base import InvalidRequest, UpstreamError, parse_error_body, text_of_value
 
 # Anthropic error.type -> (status when only the type is known, as in a stream; OpenAI type; code).
 ERROR_TYPES: dict[str, tuple[int, str, str | None]] = {
@@ -28,9 +28,10 @@ ERROR_TYPES: dict[str, tuple[int, str, str | None]] = {
 STATUS_REWRITES = {529: 503}
 
 
-def invalid(message: str) -> UpstreamError:
-    """A request we refuse before calling Anthropic; the proxy hands 400s straight to the client."""
-    return UpstreamError(400, message, "invalid_request_error")
+def invalid(message: str, param: str | None = None, code: str | None = None) -> InvalidRequest:
+    """A request we refuse before calling Anthropic, naming the field at fault (``param``); the
+    dispatcher hands 400s straight to the client."""
+    return InvalidRequest(message, param, code)
 
 
 def error_from_event(obj: Mapping[str, Any]) -> UpstreamError:
@@ -39,7 +40,8 @@ def error_from_event(obj: Mapping[str, Any]) -> UpstreamError:
     err: dict[str, Any] = raw if isinstance(raw, dict) else {}
     kind = err.get("type")
     status, openai_type, code = ERROR_TYPES.get(kind, (502, "server_error", None)) if isinstance(kind, str) else (502, "server_error", None)
-    return UpstreamError(status, str(err.get("message") or kind or "the Anthropic stream reported an error"), openai_type, code)
+    message = err.get("message") or kind or "the Anthropic stream reported an error"
+    return UpstreamError(status, text_of_value(message), openai_type, code)
 
 
 def parse_error(status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:

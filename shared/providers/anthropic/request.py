@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .. import fields
 from .errors import invalid
 from .messages import translate_messages
 
@@ -42,19 +43,21 @@ JSON_SCHEMA_INSTRUCTION = (
 
 
 def to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
-    """The Anthropic Messages body for an OpenAI chat body, without ``model`` and ``stream``."""
-    if isinstance(body.get("n"), int) and body["n"] > 1:
-        raise invalid("n > 1 is not supported by Anthropic models; send one request per choice")
+    """The Anthropic Messages body for an OpenAI chat body, without ``model`` and ``stream``.
+    Every field read is checked: a wrong type or value is a 400 naming it."""
+    fields.choices_of(body, "Anthropic")
     if body.get("functions") or body.get("function_call"):
-        raise invalid("'functions' and 'function_call' are deprecated and not translated for Anthropic; use 'tools'")
+        raise invalid("'functions' and 'function_call' are deprecated and not translated for Anthropic; use 'tools'",
+                      "functions" if body.get("functions") else "function_call")
 
-    system, messages = translate_messages(body.get("messages") or [])
-    system.extend(response_format_blocks(body.get("response_format")))
-    tools = translate_tools(body.get("tools"))
-    tools, tool_choice = translate_tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"), tools)
+    system, messages = translate_messages(body.get("messages"))
+    system.extend(response_format_blocks(body))
+    tools = translate_tools(body)
+    tools, tool_choice = translate_tool_choice(fields.tool_choice_of(body), fields.opt_bool(body.get("parallel_tool_calls"),
+                                                                                            "parallel_tool_calls"), tools)
     forced_tool = bool(tool_choice and tool_choice["type"] in ("any", "tool"))
 
-    requested = requested_max_tokens(body)
+    requested = fields.max_tokens_of(body)
     thinking = thinking_for(body, requested, forced_tool)
 
     out: dict[str, Any] = {"max_tokens": max_tokens_for(requested, thinking)}
@@ -64,38 +67,30 @@ def to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     if thinking is not None:
         out["thinking"] = thinking
     thinking_on = bool(thinking and thinking.get("type") != "disabled")
+    temperature = fields.opt_number(body.get("temperature"), "temperature")
+    top_p = fields.opt_number(body.get("top_p"), "top_p")
+    top_k = fields.opt_int(body.get("top_k"), "top_k", minimum=0)
     if not thinking_on:  # sampling parameters are fixed while thinking (providers.md 2.9)
-        if isinstance(body.get("temperature"), (int, float)):
-            out["temperature"] = min(max(float(body["temperature"]), 0.0), 1.0)
-        if isinstance(body.get("top_p"), (int, float)):
-            out["top_p"] = body["top_p"]
-        if body.get("top_k") is not None:
-            out["top_k"] = body["top_k"]
-    stop = stop_sequences(body.get("stop"))
+        if temperature is not None:
+            out["temperature"] = min(max(float(temperature), 0.0), 1.0)
+        if top_p is not None:
+            out["top_p"] = top_p
+        if top_k is not None:
+            out["top_k"] = top_k
+    stop = fields.stop_of(body)
     if stop:
         out["stop_sequences"] = stop
     if tools:
         out["tools"] = tools
         if tool_choice:
             out["tool_choice"] = tool_choice
-    user = body.get("user") or body.get("safety_identifier")
-    if isinstance(user, str) and user:
+    user = fields.opt_string(body.get("user"), "user") or fields.opt_string(body.get("safety_identifier"), "safety_identifier")
+    if user:
         out["metadata"] = {"user_id": user}
-    if body.get("output_config") is not None:
-        out["output_config"] = body["output_config"]
+    output_config = fields.opt_obj(body.get("output_config"), "output_config")
+    if output_config is not None:
+        out["output_config"] = output_config
     return out
-
-
-def requested_max_tokens(body: dict[str, Any]) -> int | None:
-    """``max_completion_tokens`` over ``max_tokens`` (the newer field is the precise one)."""
-    for name in ("max_completion_tokens", "max_tokens"):
-        value = body.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise invalid(f"'{name}' must be a positive integer")
-        return value
-    return None
 
 
 def thinking_for(body: dict[str, Any], requested: int | None, forced_tool: bool) -> dict[str, Any] | None:
@@ -106,14 +101,12 @@ def thinking_for(body: dict[str, Any], requested: int | None, forced_tool: bool)
     ``max_tokens`` covers thinking, so the budget is cut to fit below it; under 1024 (Anthropic's
     minimum) thinking is left off.
     """
-    native = body.get("thinking")
-    if isinstance(native, dict):
+    native = fields.opt_obj(body.get("thinking"), "thinking")
+    if native is not None:
         return None if forced_tool and native.get("type") != "disabled" else native
-    effort = body.get("reasoning_effort")
+    effort = fields.reasoning_effort_of(body)
     if effort is None:
         return None
-    if effort not in THINKING_BUDGETS:
-        raise invalid(f"unsupported reasoning_effort {effort!r}; expected one of {', '.join(THINKING_BUDGETS)}")
     budget = THINKING_BUDGETS[effort]
     if budget is None or forced_tool:
         return None
@@ -128,7 +121,7 @@ def max_tokens_for(requested: int | None, thinking: dict[str, Any] | None) -> in
     if requested is not None:
         return requested
     budget = thinking.get("budget_tokens") if thinking else None
-    if isinstance(budget, int) and thinking and thinking.get("type") == "enabled":
+    if isinstance(budget, int) and not isinstance(budget, bool) and thinking and thinking.get("type") == "enabled":
         return budget + ANSWER_ROOM
     return DEFAULT_MAX_TOKENS
 
@@ -140,40 +133,29 @@ def system_value(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return "\n\n".join(b["text"] for b in blocks)
 
 
-def stop_sequences(stop: Any) -> list[str]:
-    if isinstance(stop, str):
-        return [stop] if stop else []
-    if isinstance(stop, list):
-        return [s for s in stop if isinstance(s, str) and s]
-    return []
-
-
-def response_format_blocks(fmt: Any) -> list[dict[str, Any]]:
+def response_format_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
     """JSON modes as a system instruction: works on every Claude model (native structured output,
     ``output_config.format``, only on some; clients can send that through ``extra_body``)."""
-    if not isinstance(fmt, dict):
+    fmt = fields.response_format_of(body)
+    if fmt is None:
         return []
-    if fmt.get("type") == "json_object":
+    kind, spec = fmt
+    if kind == "json_object":
         return [{"type": "text", "text": JSON_OBJECT_INSTRUCTION}]
-    if fmt.get("type") == "json_schema":
-        spec = fmt.get("json_schema") or {}
-        name = f" ({spec['name']})" if spec.get("name") else ""
+    name = f" ({spec['name']})" if spec.get("name") else ""
+    try:
         schema = json.dumps(spec.get("schema") or {}, ensure_ascii=False)
-        return [{"type": "text", "text": JSON_SCHEMA_INSTRUCTION.format(name=name, schema=schema)}]
-    return []
+    except (ValueError, RecursionError):
+        raise invalid("the schema is nested too deeply", "response_format.json_schema.schema") from None
+    return [{"type": "text", "text": JSON_SCHEMA_INSTRUCTION.format(name=name, schema=schema)}]
 
 
 # -- tools
 
 
-def translate_tools(tools: Any) -> list[dict[str, Any]]:
+def translate_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for i, tool in enumerate(tools or []):
-        if not isinstance(tool, dict) or tool.get("type", "function") != "function" or not isinstance(tool.get("function"), dict):
-            raise invalid(f"tools[{i}]: only function tools can be sent to an Anthropic model")
-        fn = tool["function"]
-        if not fn.get("name"):
-            raise invalid(f"tools[{i}]: function.name is required")
+    for _, tool, fn in fields.function_tools(body):
         schema = dict(fn.get("parameters") or {"type": "object", "properties": {}})
         schema.setdefault("type", "object")
         entry: dict[str, Any] = {"name": fn["name"]}
@@ -186,29 +168,21 @@ def translate_tools(tools: Any) -> list[dict[str, Any]]:
     return out
 
 
-def translate_tool_choice(choice: Any, parallel: Any, tools: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def translate_tool_choice(choice: fields.ToolChoice | None, parallel: bool | None,
+                          tools: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """``(tools, tool_choice)``; ``allowed_tools`` narrows the tool list itself."""
     if not tools:
         return tools, None
     result: dict[str, Any] | None
     if choice is None:
         result = None
-    elif choice in ("auto", "none"):
-        result = {"type": choice}
-    elif choice == "required":
-        result = {"type": "any"}
-    elif isinstance(choice, dict) and choice.get("type") == "function":
-        name = (choice.get("function") or {}).get("name")
-        if not name:
-            raise invalid("tool_choice.function.name is required")
-        result = {"type": "tool", "name": name}
-    elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
-        allowed = choice.get("allowed_tools") or {}
-        names = {(t.get("function") or {}).get("name") for t in allowed.get("tools") or [] if isinstance(t, dict)}
-        tools = [t for t in tools if t["name"] in names]
-        result = {"type": "any" if allowed.get("mode") == "required" else "auto"}
+    elif choice.function is not None:
+        result = {"type": "tool", "name": choice.function}
+    elif choice.allowed is not None:
+        tools = [t for t in tools if t["name"] in choice.allowed]
+        result = {"type": "any" if choice.mode == "required" else "auto"}
     else:
-        raise invalid(f"unsupported tool_choice {choice!r}")
+        result = {"type": "any" if choice.mode == "required" else choice.mode}
     if parallel is False and (result is None or result["type"] != "none"):
         result = {**(result or {"type": "auto"}), "disable_parallel_tool_use": True}
     return tools, result

@@ -8,8 +8,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..base import StreamContext
-from ..common import completion, make_usage, new_id
+from ..base import StreamContext, UpstreamError
+from ..common import completion, make_usage, new_id, token_count
 
 FINISH_REASONS: dict[str, str] = {
     "end_turn": "stop",
@@ -27,16 +27,17 @@ def finish_reason_of(stop_reason: Any) -> str:
     return FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
 
 
-def usage_of(raw: Mapping[str, Any]) -> dict[str, Any]:
+def usage_of(raw: Any) -> dict[str, Any]:
     """OpenAI usage: Anthropic's ``input_tokens`` excludes cached tokens, OpenAI's prompt includes them."""
+    raw = raw if isinstance(raw, dict) else {}
     read = raw.get("cache_read_input_tokens")
-    write = raw.get("cache_creation_input_tokens")
-    prompt = int(raw.get("input_tokens") or 0) + int(read or 0) + int(write or 0)
+    write = token_count(raw.get("cache_creation_input_tokens"))
+    prompt = token_count(raw.get("input_tokens")) + token_count(read) + write
     details = raw.get("output_tokens_details")
     reasoning = details.get("thinking_tokens") if isinstance(details, dict) else None
-    cached = None if read is None and write is None else int(read or 0)
-    return make_usage(prompt, int(raw.get("output_tokens") or 0), cached=cached,
-                      reasoning=reasoning if isinstance(reasoning, int) else None, cache_write=int(write) if write else None)
+    cached = None if read is None and raw.get("cache_creation_input_tokens") is None else token_count(read)
+    return make_usage(prompt, token_count(raw.get("output_tokens")), cached=cached,
+                      reasoning=None if reasoning is None else token_count(reasoning), cache_write=write or None)
 
 
 def ensure_id(ctx: StreamContext, message_id: Any) -> None:
@@ -45,15 +46,23 @@ def ensure_id(ctx: StreamContext, message_id: Any) -> None:
         ctx.id = f"chatcmpl-{message_id}" if isinstance(message_id, str) and message_id else new_id()
 
 
+def text(value: Any) -> str:
+    """An upstream field that should be a string; anything else counts as empty."""
+    return value if isinstance(value, str) else ""
+
+
 def kept_thinking(block: Mapping[str, Any]) -> dict[str, Any]:
     """The thinking block exactly as it must be sent back on the next turn."""
     if block.get("type") == "redacted_thinking":
-        return {"type": "redacted_thinking", "data": block.get("data") or ""}
-    return {"type": "thinking", "thinking": block.get("thinking") or "", "signature": block.get("signature") or ""}
+        return {"type": "redacted_thinking", "data": text(block.get("data"))}
+    return {"type": "thinking", "thinking": text(block.get("thinking")), "signature": text(block.get("signature"))}
 
 
 def tool_arguments(value: Any) -> str:
-    return json.dumps(value if isinstance(value, dict) else {}, ensure_ascii=False)
+    try:
+        return json.dumps(value if isinstance(value, dict) else {}, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        raise UpstreamError(502, "Anthropic answered with tool call arguments nested too deeply", "server_error") from None
 
 
 def from_anthropic(obj: dict[str, Any], ctx: StreamContext) -> dict[str, Any]:
@@ -68,17 +77,18 @@ def from_anthropic(obj: dict[str, Any], ctx: StreamContext) -> dict[str, Any]:
     reasoning: list[str] = []
     thinking: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []
-    for block in obj.get("content") or []:
+    content = obj.get("content")
+    for block in content if isinstance(content, list) else ():
         if not isinstance(block, dict):
             continue
         kind = block.get("type")
         if kind == "text":
-            texts.append(block.get("text") or "")
+            texts.append(text(block.get("text")))
         elif kind == "tool_use":
-            tool_calls.append({"id": block.get("id") or new_id("call_"), "type": "function",
-                               "function": {"name": block.get("name") or "", "arguments": tool_arguments(block.get("input"))}})
+            tool_calls.append({"id": text(block.get("id")) or new_id("call_"), "type": "function",
+                               "function": {"name": text(block.get("name")), "arguments": tool_arguments(block.get("input"))}})
         elif kind in ("thinking", "redacted_thinking"):
-            if block.get("thinking"):
+            if text(block.get("thinking")):
                 reasoning.append(block["thinking"])
             thinking.append(kept_thinking(block))
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) or None, "refusal": None}
@@ -88,5 +98,5 @@ def from_anthropic(obj: dict[str, Any], ctx: StreamContext) -> dict[str, Any]:
         message["reasoning_content"] = "".join(reasoning)
     if thinking:
         message["thinking_blocks"] = thinking
-    usage = usage_of(obj.get("usage") or {})
+    usage = usage_of(obj.get("usage"))
     return completion(ctx.model, message, finish_reason_of(obj.get("stop_reason")), usage, id=ctx.id, created=ctx.created)

@@ -4,16 +4,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...sse import EventFramer, parse_block
-from ..base import StreamContext, UpstreamError
+from ..base import StreamContext, UpstreamError, loads
 from ..common import chunk, new_id, usage_chunk
 from .errors import error_from_event
-from .response import ensure_id, finish_reason_of, kept_thinking, tool_arguments, usage_of
+from .response import ensure_id, finish_reason_of, kept_thinking, text, tool_arguments, usage_of
 
 
 @dataclass
@@ -78,13 +77,14 @@ class AnthropicStream:
             if data is None:
                 continue  # comment / keep-alive
             try:
-                obj = json.loads(data)
+                obj = loads(data)
             except ValueError:
                 self.error = UpstreamError(502, f"the Anthropic stream sent an event that is not JSON ({event})", "server_error")
                 break
             if not isinstance(obj, dict):
                 continue
-            handler = self._handlers.get(obj.get("type") or event)
+            kind = obj.get("type") or event
+            handler = self._handlers.get(kind) if isinstance(kind, str) else None
             if handler is not None:  # ping and unknown events produce nothing
                 out.extend(handler(obj))
         return out
@@ -107,52 +107,59 @@ class AnthropicStream:
 
     # -- handlers, one per Anthropic event type
 
+    @staticmethod
+    def _index(obj: dict[str, Any]) -> int | str | None:
+        """A content block's index: the key of the open block (an unhashable value names none)."""
+        index = obj.get("index")
+        return index if isinstance(index, (int, str)) else None
+
     def _message_start(self, obj: dict[str, Any]) -> list[bytes]:
-        message = obj.get("message") or {}
+        message = _object(obj.get("message"))
         ensure_id(self.ctx, message.get("id"))
         self._update_usage(message.get("usage"))
         return []
 
     def _block_start(self, obj: dict[str, Any]) -> list[bytes]:
-        start = obj.get("content_block") or {}
-        kind = start.get("type") or ""
-        block = self._blocks[obj.get("index")] = _Block(kind)
+        start = _object(obj.get("content_block"))
+        kind = text(start.get("type"))
+        block = self._blocks[self._index(obj)] = _Block(kind)
         if kind == "tool_use":
             block.tool_index = self._next_tool
             block.start_input = start.get("input")
             self._next_tool += 1
-            return self._emit({"tool_calls": [{"index": block.tool_index, "id": start.get("id") or new_id("call_"), "type": "function",
-                                               "function": {"name": start.get("name") or "", "arguments": ""}}]})
-        if kind == "text" and start.get("text"):
+            call_id = text(start.get("id")) or new_id("call_")
+            return self._emit({"tool_calls": [{"index": block.tool_index, "id": call_id, "type": "function",
+                                               "function": {"name": text(start.get("name")), "arguments": ""}}]})
+        if kind == "text" and text(start.get("text")):
             return self._emit({"content": start["text"]})
         if kind == "thinking":
-            block.signature = start.get("signature") or ""
-            if start.get("thinking"):
+            block.signature = text(start.get("signature"))
+            if text(start.get("thinking")):
                 block.thinking.append(start["thinking"])
                 return self._emit({"reasoning_content": start["thinking"]})
         if kind == "redacted_thinking":
-            block.data = start.get("data") or ""
+            block.data = text(start.get("data"))
         return []
 
     def _block_delta(self, obj: dict[str, Any]) -> list[bytes]:
-        delta = obj.get("delta") or {}
-        block = self._blocks.get(obj.get("index"))
+        delta = _object(obj.get("delta"))
+        block = self._blocks.get(self._index(obj))
         kind = delta.get("type")
-        if kind == "text_delta" and delta.get("text"):
+        if kind == "text_delta" and text(delta.get("text")):
             return self._emit({"content": delta["text"]})
-        if kind == "input_json_delta" and delta.get("partial_json") and block is not None and block.kind == "tool_use":
+        if kind == "input_json_delta" and text(delta.get("partial_json")) and block is not None and block.kind == "tool_use":
             block.args_sent = True
             return self._emit({"tool_calls": [{"index": block.tool_index, "function": {"arguments": delta["partial_json"]}}]})
-        if kind == "thinking_delta" and delta.get("thinking"):
+        if kind == "thinking_delta" and text(delta.get("thinking")):
             if block is not None:
                 block.thinking.append(delta["thinking"])
             return self._emit({"reasoning_content": delta["thinking"]})
         if kind == "signature_delta" and block is not None:
-            block.signature += delta.get("signature") or ""
+            block.signature += text(delta.get("signature"))
         return []  # citations_delta and unknown deltas are not translated
 
     def _block_stop(self, obj: dict[str, Any]) -> list[bytes]:
-        block = self._blocks.pop(obj.get("index"), None)
+        block = self._blocks.pop(self._index(obj), None)
         if block is None:
             return []
         if block.kind == "tool_use" and not block.args_sent:
@@ -169,7 +176,7 @@ class AnthropicStream:
         if self._finished:
             return []
         self._finished = True
-        return self._emit({}, finish_reason_of((obj.get("delta") or {}).get("stop_reason")))
+        return self._emit({}, finish_reason_of(_object(obj.get("delta")).get("stop_reason")))
 
     def _message_stop(self, obj: dict[str, Any]) -> list[bytes]:
         self._stopped = True
@@ -184,3 +191,8 @@ class AnthropicStream:
     def _error(self, obj: dict[str, Any]) -> list[bytes]:
         self.error = error_from_event(obj)
         return []
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """An upstream field that should be an object; anything else counts as empty."""
+    return value if isinstance(value, dict) else {}

@@ -18,12 +18,11 @@ import json
 import re
 from typing import Any
 
+from .. import fields
 from ..anthropic.messages import translate_messages
 from ..anthropic.request import (
     ANSWER_ROOM,
-    requested_max_tokens,
     response_format_blocks,
-    stop_sequences,
     thinking_for,
     translate_tool_choice,
     translate_tools,
@@ -66,8 +65,9 @@ def to_converse(body: dict[str, Any], model: str) -> dict[str, Any]:
         raise invalid("'functions' and 'function_call' are deprecated and not translated for Bedrock; use 'tools'")
     try:
         system, turns = translate_messages(body.get("messages") or [])
-        system.extend(response_format_blocks(body.get("response_format")))
-        tools, choice = translate_tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"), translate_tools(body.get("tools")))
+        system.extend(response_format_blocks(body))
+        parallel = fields.opt_bool(body.get("parallel_tool_calls"), "parallel_tool_calls")
+        tools, choice = translate_tool_choice(fields.tool_choice_of(body), parallel, translate_tools(body))
     except UpstreamError as err:
         raise invalid(err.message.replace("an Anthropic model", "a Bedrock model").replace("Anthropic", "Bedrock")) from None
 
@@ -76,7 +76,7 @@ def to_converse(body: dict[str, Any], model: str) -> dict[str, Any]:
     if system:
         out["system"] = blocks(system, "system")
 
-    requested = requested_max_tokens(body)
+    requested = fields.max_tokens_of(body)
     forced = bool(choice and choice["type"] in ("any", "tool"))
     thinking = thinking_for(body, requested, forced) if is_anthropic(model) else None
     thinking_on = bool(thinking and thinking.get("type") != "disabled")
@@ -90,7 +90,7 @@ def to_converse(body: dict[str, Any], model: str) -> dict[str, Any]:
             config["temperature"] = min(max(float(body["temperature"]), 0.0), 1.0)
         if isinstance(body.get("top_p"), (int, float)):
             config["topP"] = body["top_p"]
-    stop = stop_sequences(body.get("stop"))
+    stop = fields.stop_of(body)
     if stop:
         config["stopSequences"] = stop
     if config:

@@ -101,11 +101,12 @@ class GeminiAdapter(BaseAdapter):
         the models that can chat (``generateContent``), without the ``models/`` prefix."""
         models = obj.get("models") if isinstance(obj, dict) else None
         out = []
-        for m in models or ():
-            name = m.get("name") if isinstance(m, dict) else None
+        for m in models if isinstance(models, list) else ():
+            if not isinstance(m, dict) or not isinstance(m.get("name"), str):
+                continue
             methods = m.get("supportedGenerationMethods") or ["generateContent"]
-            if isinstance(name, str) and "generateContent" in methods:
-                out.append(name.removeprefix("models/"))
+            if isinstance(methods, list) and "generateContent" in methods:
+                out.append(m["name"].removeprefix("models/"))
         return out
 
 

@@ -5,12 +5,11 @@ gateway cannot translate for Gemini.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..base import UpstreamError, parse_error_body
+from ..base import InvalidRequest, UpstreamError, loads, parse_error_body
 
 # Google status -> (gateway status, OpenAI type) where the HTTP status alone says the wrong thing.
 GOOGLE_STATUS_OVERRIDES: dict[str, tuple[int, str]] = {
@@ -25,17 +24,18 @@ GOOGLE_REASON_OVERRIDES: dict[str, tuple[int, str, str]] = {
 TOO_LONG = re.compile(r"exceeds the maximum number of tokens|input token count .* exceeds|too many tokens", re.I)
 
 
-class BadRequest(UpstreamError):
-    """A request we cannot translate: the proxy hands 400s back to the client without failover."""
+class BadRequest(InvalidRequest):
+    """A request we cannot translate, naming the field at fault (``param``): the dispatcher hands
+    400s back to the client without failover."""
 
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(400, message, "invalid_request_error", code)
+    def __init__(self, message: str, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message, param, code)
 
 
 def google_error_of(data: bytes) -> dict[str, Any] | None:
     """The ``error`` object of a Google error body (possibly a one-element array), or None."""
     try:
-        body: Any = json.loads(data)
+        body: Any = loads(data)
     except ValueError:
         return None
     if isinstance(body, list) and len(body) == 1:
@@ -52,7 +52,9 @@ def google_error(status: int, data: bytes, headers: Mapping[str, str]) -> Upstre
     if google is None:
         return err
     state = google["status"]
-    reasons = [d.get("reason") for d in google.get("details") or () if isinstance(d, dict) and d.get("reason")]
+    details = google.get("details")
+    reasons = [d.get("reason") for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+    reasons = [r for r in reasons if isinstance(r, str) and r]
     code: str | None = state
     for reason in reasons:
         if reason in GOOGLE_REASON_OVERRIDES:

@@ -8,12 +8,13 @@ Messages become ``contents`` (``user``/``model`` turns, consecutive same-role tu
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from .. import fields
+from ..base import loads
 from .errors import BadRequest
 from .schema import clean_schema, function_parameters
 from .signatures import SKIP_SIGNATURE, signature_of
@@ -37,101 +38,113 @@ GENERATION_FIELDS: dict[str, str] = {
 _DATA_URL = re.compile(r"^data:([^;,]+)?((?:;[^;,]*)*?);base64,(.*)$", re.S)
 
 
-def text_of(content: Any) -> str:
-    """String content, or the text parts of an array joined with newlines."""
+def text_of(content: Any, where: str) -> str:
+    """String content, or the text parts of an array joined with newlines (other parts ignored)."""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") in ("text", None) and p.get("text"))
-    return ""
+    texts = []
+    for j, part in enumerate(content_list(content, where) or ()):
+        here = f"{where}.content[{j}]"
+        if fields.obj(part, here).get("type") in ("text", None):
+            text = fields.opt_string(part.get("text"), f"{here}.text")
+            if text:
+                texts.append(text)
+    return "\n".join(texts)
 
 
-def data_url_part(url: str) -> dict[str, Any]:
+def content_list(content: Any, where: str) -> list[Any] | None:
+    """Content that is not a string: an array of parts, or None."""
+    if content is None or isinstance(content, list):
+        return content
+    raise fields.wrong_type(f"{where}.content", "a string or an array of content parts", content)
+
+
+def data_url_part(url: str, where: str) -> dict[str, Any]:
     """``data:<mime>;base64,<data>`` -> ``inlineData``."""
     match = _DATA_URL.match(url)
     if not match:
-        raise BadRequest("only base64 data URLs can be sent inline (data:<mime>;base64,<data>)", "invalid_image_url")
+        raise BadRequest(f"{where}: only base64 data URLs can be sent inline (data:<mime>;base64,<data>)", "invalid_image_url", where)
     return {"inlineData": {"mimeType": match.group(1) or "application/octet-stream", "data": match.group(3)}}
 
 
-def url_part(url: str) -> dict[str, Any]:
+def url_part(url: str, where: str) -> dict[str, Any]:
     """A data URL inline; any other URL as a ``fileData`` reference (Gemini fetches it, or says 400)."""
     if url.startswith("data:"):
-        return data_url_part(url)
+        return data_url_part(url, where)
     mime = mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
     return {"fileData": {"mimeType": mime, "fileUri": url}}
 
 
-def content_parts(content: Any) -> list[dict[str, Any]]:
-    """User/system/assistant content (string or parts array) -> Gemini parts."""
-    if content is None:
-        return []
+def content_parts(content: Any, where: str) -> list[dict[str, Any]]:
+    """User/system/assistant content (string or parts array) -> Gemini parts; ``where`` names the message."""
     if isinstance(content, str):
         return [{"text": content}] if content else []
-    if not isinstance(content, list):
-        raise BadRequest("message content must be a string or an array of content parts")
     parts: list[dict[str, Any]] = []
-    for item in content:
-        if not isinstance(item, dict):
-            continue
-        kind = item.get("type")
+    for j, item in enumerate(content_list(content, where) or ()):
+        here = f"{where}.content[{j}]"
+        kind = fields.obj(item, here).get("type")
         if kind == "text":
-            if item.get("text"):
-                parts.append({"text": item["text"]})
+            text = fields.string(item.get("text"), f"{here}.text")
+            if text:
+                parts.append({"text": text})
         elif kind == "image_url":
             image = item.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             if not isinstance(url, str) or not url:
-                raise BadRequest("image_url.url is missing", "invalid_image_url")
-            parts.append(url_part(url))
+                raise BadRequest(f"{here}: image_url.url is required (a string)", "invalid_image_url", f"{here}.image_url")
+            parts.append(url_part(url, f"{here}.image_url"))
         elif kind == "input_audio":
-            audio = item.get("input_audio") or {}
-            fmt = str(audio.get("format") or "wav")
-            parts.append({"inlineData": {"mimeType": f"audio/{fmt}", "data": audio.get("data", "")}})
+            audio = fields.obj(item.get("input_audio"), f"{here}.input_audio")
+            data = fields.string(audio.get("data"), f"{here}.input_audio.data")
+            fmt = fields.opt_string(audio.get("format"), f"{here}.input_audio.format") or "wav"
+            parts.append({"inlineData": {"mimeType": f"audio/{fmt}", "data": data}})
         elif kind == "file":
-            file = item.get("file") or {}
-            if isinstance(file.get("file_data"), str):
-                parts.append(data_url_part(file["file_data"]))
-            else:
-                raise BadRequest("file_id references are OpenAI-only; send the file inline as file_data", "unsupported_content")
+            file = fields.obj(item.get("file"), f"{here}.file")
+            file_data = fields.opt_string(file.get("file_data"), f"{here}.file.file_data")
+            if file_data is None:
+                raise BadRequest(f"{here}: file_id references are OpenAI-only; send the file inline as file_data", "unsupported_content",
+                                 f"{here}.file")
+            parts.append(data_url_part(file_data, f"{here}.file.file_data"))
         elif kind == "refusal":
-            if item.get("refusal"):
-                parts.append({"text": item["refusal"]})
+            refusal = fields.opt_string(item.get("refusal"), f"{here}.refusal")
+            if refusal:
+                parts.append({"text": refusal})
         else:
-            raise BadRequest(f"content part type {kind!r} cannot be sent to Gemini", "unsupported_content")
+            raise BadRequest(f"{here}: content part type {fields.shown(kind)} cannot be sent to Gemini", "unsupported_content",
+                             f"{here}.type")
     return parts
 
 
-def call_arguments(raw: Any) -> dict[str, Any]:
+def call_arguments(raw: Any, where: str) -> dict[str, Any]:
     """``function.arguments`` (a JSON string) -> the ``args`` object Gemini needs."""
     if isinstance(raw, dict):
         return raw
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
+    if not isinstance(raw, str) or not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
-    except (TypeError, ValueError):
-        raise BadRequest("tool_calls[].function.arguments is not valid JSON", "invalid_tool_arguments") from None
+        value = loads(raw)
+    except ValueError:
+        raise BadRequest(f"{where} is not valid JSON", "invalid_tool_arguments", where) from None
     return value if isinstance(value, dict) else {"value": value}
 
 
-def tool_result(content: Any) -> dict[str, Any]:
+def tool_result(content: Any, where: str) -> dict[str, Any]:
     """A tool message's content -> ``functionResponse.response`` (always an object)."""
-    text = text_of(content)
+    text = text_of(content, where)
     try:
-        value = json.loads(text)
+        value = loads(text)
     except ValueError:
         return {"result": text}
     return value if isinstance(value, dict) else {"result": value}
 
 
-def assistant_parts(message: Mapping[str, Any]) -> list[dict[str, Any]]:
-    parts = content_parts(message.get("content"))
-    calls = [c for c in message.get("tool_calls") or () if isinstance(c, dict)]
-    signed = any(signature_of(c) for c in calls)
-    for i, call in enumerate(calls):
-        fn = call.get("function") or {}
-        part: dict[str, Any] = {"functionCall": {"name": fn.get("name", ""), "args": call_arguments(fn.get("arguments"))}}
+def assistant_parts(message: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
+    parts = content_parts(message.get("content"), where)
+    calls = fields.tool_calls_of(message, where)
+    signed = any(signature_of(call) for _, call, _ in calls)
+    for i, (here, call, fn) in enumerate(calls):
+        args = call_arguments(fn.get("arguments"), f"{here}.function.arguments")
+        part: dict[str, Any] = {"functionCall": {"name": fn["name"], "args": args}}
         signature = signature_of(call) or (SKIP_SIGNATURE if i == 0 and not signed else None)
         if signature:
             part["thoughtSignature"] = signature
@@ -140,7 +153,8 @@ def assistant_parts(message: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def to_gemini(body: Mapping[str, Any]) -> dict[str, Any]:
-    """An OpenAI chat body -> a Gemini ``generateContent`` body (the model goes in the URL)."""
+    """An OpenAI chat body -> a Gemini ``generateContent`` body (the model goes in the URL). Every
+    field read is checked: a wrong type or value is a 400 naming it."""
     system: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # tool_call_id -> function name, from earlier assistant turns
@@ -153,30 +167,30 @@ def to_gemini(body: Mapping[str, Any]) -> dict[str, Any]:
         else:
             contents.append({"role": role, "parts": parts})
 
-    for message in body.get("messages") or ():
-        role = message.get("role")
+    for where, message, role in fields.messages_of(body):
         if role in ("system", "developer"):
-            text = text_of(message.get("content"))
+            text = text_of(message.get("content"), where)
             if text:
                 system.append({"text": text})
         elif role == "user":
-            add("user", content_parts(message.get("content")))
+            add("user", content_parts(message.get("content"), where))
         elif role == "assistant":
-            for call in message.get("tool_calls") or ():
-                if isinstance(call, dict):
-                    names[str(call.get("id"))] = (call.get("function") or {}).get("name", "")
-            add("model", assistant_parts(message))
+            parts = assistant_parts(message, where)
+            for _, call, fn in fields.tool_calls_of(message, where):
+                names[str(call.get("id"))] = fn["name"]
+            add("model", parts)
         elif role == "tool":
-            call_id = str(message.get("tool_call_id") or "")
-            name = names.get(call_id) or message.get("name")
+            call_id = fields.opt_string(message.get("tool_call_id"), f"{where}.tool_call_id") or ""
+            name = names.get(call_id) or fields.opt_string(message.get("name"), f"{where}.name")
             if not name:
-                raise BadRequest(f"tool message {call_id!r} answers no tool call of an earlier assistant message",
-                                 "invalid_tool_call_id")
-            add("user", [{"functionResponse": {"name": name, "response": tool_result(message.get("content"))}}])
+                raise BadRequest(f"{where}: tool message {fields.shown(call_id)} answers no tool call of an earlier assistant message",
+                                 "invalid_tool_call_id", f"{where}.tool_call_id")
+            add("user", [{"functionResponse": {"name": name, "response": tool_result(message.get("content"), where)}}])
         elif role == "function":
-            add("user", [{"functionResponse": {"name": message.get("name", ""), "response": tool_result(message.get("content"))}}])
+            name = fields.opt_string(message.get("name"), f"{where}.name") or ""
+            add("user", [{"functionResponse": {"name": name, "response": tool_result(message.get("content"), where)}}])
         else:
-            raise BadRequest(f"message role {role!r} is not supported", "invalid_role")
+            raise BadRequest(f"{where}: message role {fields.shown(role)} is not supported", "invalid_role", f"{where}.role")
 
     out: dict[str, Any] = {"contents": contents}
     if system:
@@ -193,27 +207,26 @@ def to_gemini(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
-    config: dict[str, Any] = {gemini: body[openai] for openai, gemini in GENERATION_FIELDS.items() if body.get(openai) is not None}
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    config: dict[str, Any] = {}
+    for openai, gemini in GENERATION_FIELDS.items():
+        value = fields.opt_int(body.get(openai), openai) if openai == "seed" else fields.opt_number(body.get(openai), openai)
+        if value is not None:
+            config[gemini] = value
+    limit = fields.max_tokens_of(body)
     if limit:
         config["maxOutputTokens"] = limit
-    stop = body.get("stop")
+    stop = fields.stop_of(body)
     if stop:
-        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
-    n = body.get("n")
-    if isinstance(n, int) and n > 1:
-        raise BadRequest("n > 1 is not supported for Gemini models by this gateway", "unsupported_value")
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict):
-        if fmt.get("type") == "json_object":
-            config["responseMimeType"] = "application/json"
-        elif fmt.get("type") == "json_schema":
-            config["responseMimeType"] = "application/json"
-            schema = (fmt.get("json_schema") or {}).get("schema")
-            if isinstance(schema, dict):
-                config["responseSchema"] = clean_schema(schema)
-    effort = body.get("reasoning_effort")
-    if isinstance(effort, str) and effort in THINKING_BUDGETS:
+        config["stopSequences"] = stop
+    fields.choices_of(body, "Gemini")
+    fmt = fields.response_format_of(body)
+    if fmt is not None:
+        config["responseMimeType"] = "application/json"
+        schema = fmt[1].get("schema")
+        if isinstance(schema, dict):
+            config["responseSchema"] = clean_schema(schema, "response_format.json_schema.schema")
+    effort = fields.reasoning_effort_of(body)
+    if effort is not None:
         budget = THINKING_BUDGETS[effort]
         config["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": budget != 0}
     return config
@@ -222,32 +235,29 @@ def generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
 def tools_of(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """``tools`` -> one ``functionDeclarations`` Tool; ``tool_choice`` -> ``toolConfig``."""
     declarations = []
-    for tool in body.get("tools") or ():
-        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-            raise BadRequest("only function tools can be sent to Gemini", "unsupported_tool_type")
-        fn = tool.get("function") or {}
-        decl: dict[str, Any] = {"name": fn.get("name", "")}
+    for where, _, fn in fields.function_tools(body):
+        decl: dict[str, Any] = {"name": fn["name"]}
         if fn.get("description"):
             decl["description"] = fn["description"]
-        params = function_parameters(fn.get("parameters"))
+        params = function_parameters(fn.get("parameters"), f"{where}.function.parameters")
         if params is not None:
             decl["parameters"] = params
         declarations.append(decl)
+    choice = fields.tool_choice_of(body)
     if not declarations:
         return [], None
-    choice = body.get("tool_choice")
     calling: dict[str, Any] | None = None
-    if isinstance(choice, str) and choice in TOOL_CHOICE_MODES:
-        calling = {"mode": TOOL_CHOICE_MODES[choice]}
-    elif isinstance(choice, dict) and choice.get("type") == "function":
-        calling = {"mode": "ANY", "allowedFunctionNames": [(choice.get("function") or {}).get("name", "")]}
-    elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
-        allowed = choice.get("allowed_tools") or {}
-        names = [(t.get("function") or {}).get("name") for t in allowed.get("tools") or () if isinstance(t, dict)]
-        if allowed.get("mode") == "required":
-            calling = {"mode": "ANY", "allowedFunctionNames": names}
+    if choice is None:
+        pass
+    elif choice.function is not None:
+        calling = {"mode": "ANY", "allowedFunctionNames": [choice.function]}
+    elif choice.allowed is not None:
+        if choice.mode == "required":
+            calling = {"mode": "ANY", "allowedFunctionNames": list(choice.allowed)}
         else:
-            declarations = [d for d in declarations if d["name"] in names]
+            declarations = [d for d in declarations if d["name"] in choice.allowed]
             calling = {"mode": "AUTO"}
+    else:
+        calling = {"mode": TOOL_CHOICE_MODES[choice.mode]}
     tool_config = {"functionCallingConfig": calling} if calling else None
     return [{"functionDeclarations": declarations}], tool_config

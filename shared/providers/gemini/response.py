@@ -8,8 +8,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..base import StreamContext, UpstreamError
-from ..common import completion, make_usage, new_id
+from ..base import StreamContext, UpstreamError, error_status, loads, text_of_value
+from ..common import completion, make_usage, new_id, token_count
 from .errors import google_error
 from .signatures import tool_call_id
 
@@ -33,18 +33,18 @@ def usage_of(meta: Any) -> dict[str, Any] | None:
     """``usageMetadata`` -> OpenAI usage (providers.md 3.4); thoughts count as completion tokens."""
     if not isinstance(meta, dict):
         return None
-    prompt = int(meta.get("promptTokenCount") or 0) + int(meta.get("toolUsePromptTokenCount") or 0)
+    prompt = token_count(meta.get("promptTokenCount")) + token_count(meta.get("toolUsePromptTokenCount"))
     thoughts = meta.get("thoughtsTokenCount")
-    completion_tokens = int(meta.get("candidatesTokenCount") or 0) + int(thoughts or 0)
+    completion_tokens = token_count(meta.get("candidatesTokenCount")) + token_count(thoughts)
     cached = meta.get("cachedContentTokenCount")
-    return make_usage(prompt, completion_tokens, cached=None if cached is None else int(cached),
-                      reasoning=None if thoughts is None else int(thoughts))
+    return make_usage(prompt, completion_tokens, cached=None if cached is None else token_count(cached),
+                      reasoning=None if thoughts is None else token_count(thoughts))
 
 
-def finish_reason_of(reason: str | None, saw_tool_call: bool) -> str:
+def finish_reason_of(reason: Any, saw_tool_call: bool) -> str:
     if saw_tool_call and reason in (None, "STOP"):
         return "tool_calls"
-    return FINISH_REASONS.get(reason or "", "stop")
+    return FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
 
 
 def blocked(obj: Mapping[str, Any]) -> UpstreamError | None:
@@ -61,14 +61,15 @@ def blocked(obj: Mapping[str, Any]) -> UpstreamError | None:
     reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
     if not reason:
         return None
-    message = f"The prompt was blocked by Gemini's safety system (blockReason: {reason})."
+    message = f"The prompt was blocked by Gemini's safety system (blockReason: {text_of_value(reason, 60)})."
     if isinstance(feedback, dict) and feedback.get("blockReasonMessage"):
-        message += f" {feedback['blockReasonMessage']}"
+        message += f" {text_of_value(feedback['blockReasonMessage'])}"
     return UpstreamError(400, message, "invalid_request_error", "content_filter")
 
 
 def first_candidate(obj: Mapping[str, Any]) -> dict[str, Any]:
-    for candidate in obj.get("candidates") or ():
+    candidates = obj.get("candidates")
+    for candidate in candidates if isinstance(candidates, list) else ():
         if isinstance(candidate, dict) and candidate.get("index", 0) == 0:
             return candidate
     return {}
@@ -77,13 +78,18 @@ def first_candidate(obj: Mapping[str, Any]) -> dict[str, Any]:
 def parts_of(candidate: Mapping[str, Any]) -> list[dict[str, Any]]:
     content = candidate.get("content")
     parts = content.get("parts") if isinstance(content, dict) else None
-    return [p for p in parts or () if isinstance(p, dict)]
+    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
 
 
 def tool_call_of(part: Mapping[str, Any], basis: str, index: int) -> dict[str, Any]:
     fc = part["functionCall"]
-    return {"id": tool_call_id(basis, index, part.get("thoughtSignature")), "type": "function",
-            "function": {"name": fc.get("name", ""), "arguments": json.dumps(fc.get("args") or {}, ensure_ascii=False)}}
+    name, args, signature = fc.get("name"), fc.get("args"), part.get("thoughtSignature")
+    try:
+        arguments = json.dumps(args if isinstance(args, dict) else {}, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        raise UpstreamError(502, "Gemini answered with function call arguments nested too deeply") from None
+    return {"id": tool_call_id(basis, index, signature if isinstance(signature, str) else None), "type": "function",
+            "function": {"name": name if isinstance(name, str) else "", "arguments": arguments}}
 
 
 def from_gemini(obj: Mapping[str, Any], ctx: StreamContext) -> dict[str, Any]:
@@ -93,7 +99,7 @@ def from_gemini(obj: Mapping[str, Any], ctx: StreamContext) -> dict[str, Any]:
         raise err
     if not ctx.id:
         ctx.id = new_id()
-    basis = str(obj.get("responseId") or ctx.id)
+    basis = response_basis(obj, ctx)
     candidate = first_candidate(obj)
     text: list[str] = []
     thoughts: list[str] = []
@@ -116,7 +122,7 @@ def from_gemini(obj: Mapping[str, Any], ctx: StreamContext) -> dict[str, Any]:
 def load_response(data: bytes) -> dict[str, Any]:
     """A 200 body as a JSON object; a 200 carrying ``error`` is still an error."""
     try:
-        obj = json.loads(data)
+        obj = loads(data)
     except ValueError:
         raise UpstreamError(502, "the upstream answered 200 with a body that is not JSON") from None
     if isinstance(obj, list) and len(obj) == 1:
@@ -124,5 +130,11 @@ def load_response(data: bytes) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise UpstreamError(502, "the upstream answered 200 with a body that is not a JSON object")
     if isinstance(obj.get("error"), dict):
-        raise google_error(int(obj["error"].get("code") or 502), data, {})
+        raise google_error(error_status(obj["error"].get("code")), data, {})
     return obj
+
+
+def response_basis(obj: Mapping[str, Any], ctx: StreamContext) -> str:
+    """What tool call ids are derived from: the response id, or ours when Gemini sent none."""
+    response_id = obj.get("responseId")
+    return response_id if isinstance(response_id, str) and response_id else ctx.id

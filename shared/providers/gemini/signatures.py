@@ -22,7 +22,7 @@ _OUR_ID = re.compile(r"^call_[0-9a-f]{24}_ts_([A-Za-z0-9_-]+)$")
 
 def tool_call_id(basis: str, index: int, signature: str | None) -> str:
     """A stable OpenAI tool call id for the ``index``-th call of one response, carrying its signature."""
-    digest = hashlib.sha256(f"{basis}\x00{index}".encode()).hexdigest()[:24]
+    digest = hashlib.sha256(f"{basis}\x00{index}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
     call_id = f"call_{digest}"
     if signature:
         call_id += "_ts_" + signature.replace("+", "-").replace("/", "_").rstrip("=")
@@ -37,7 +37,8 @@ def signature_of(tool_call: Mapping[str, Any]) -> str | None:
         signature = google.get("thought_signature") if isinstance(google, dict) else None
         if isinstance(signature, str):
             return signature
-    match = _OUR_ID.match(str(tool_call.get("id") or ""))
+    call_id = tool_call.get("id")
+    match = _OUR_ID.match(call_id) if isinstance(call_id, str) else None
     if not match:
         return None
     raw = match.group(1).replace("-", "+").replace("_", "/")

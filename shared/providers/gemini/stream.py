@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ...sse import EventFramer, parse_block
-from ..base import StreamContext, UpstreamError
+from ..base import StreamContext, UpstreamError, error_status, loads
 from ..common import chunk, make_usage, new_id, usage_chunk
 from .errors import google_error
-from .response import blocked, finish_reason_of, first_candidate, parts_of, tool_call_of, usage_of
+from .response import blocked, finish_reason_of, first_candidate, parts_of, response_basis, tool_call_of, usage_of
 
 
 class GeminiStream:
@@ -54,7 +53,7 @@ class GeminiStream:
             if data is None or not data.strip():
                 continue
             try:
-                obj = json.loads(data)
+                obj = loads(data)
             except ValueError:
                 self.error = UpstreamError(502, "the Gemini stream sent an event that is not JSON")
                 break
@@ -63,7 +62,7 @@ class GeminiStream:
             if not isinstance(obj, dict):
                 continue
             if isinstance(obj.get("error"), dict):
-                self.error = google_error(int(obj["error"].get("code") or 502), data.encode(), {})
+                self.error = google_error(error_status(obj["error"].get("code")), data.encode(), {})
                 break
             out.extend(self._translate(obj))
         return out
@@ -90,7 +89,7 @@ class GeminiStream:
         candidate = first_candidate(obj)
         if self._finished:
             return out
-        basis = str(obj.get("responseId") or self.ctx.id)
+        basis = response_basis(obj, self.ctx)
         for part in parts_of(candidate):
             if "functionCall" in part and isinstance(part["functionCall"], dict):
                 call = tool_call_of(part, basis, self._tools)
