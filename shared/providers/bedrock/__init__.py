@@ -20,14 +20,13 @@ the wire, and the signature has to cover the path actually sent.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from ...credentials import Credential, api_keys, with_parts
-from ..base import BaseAdapter, OutboundRequest, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps
+from ..base import BaseAdapter, OutboundRequest, ParsedResponse, StreamContext, UpstreamError, UpstreamRequest, dumps, loads
 from . import sigv4
 from .errors import parse_error
 from .request import to_converse
@@ -148,7 +147,7 @@ class BedrockAdapter(BaseAdapter):
 
     def parse_response(self, channel: Channel, data: bytes, ctx: StreamContext) -> ParsedResponse:
         try:
-            obj = json.loads(data)
+            obj = loads(data)
         except ValueError:
             raise UpstreamError(502, "Bedrock answered 200 with a body that is not JSON", "server_error") from None
         out = from_converse(obj, ctx)

@@ -8,11 +8,10 @@ anything else (5xx, 404 model not in this region, 424 model error) fails over to
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..base import UpstreamError, retry_after_of
+from ..base import UpstreamError, loads, retry_after_of
 
 # Exception name -> (status, OpenAI type, code). ``None`` status: keep the HTTP status.
 EXCEPTIONS: dict[str, tuple[int | None, str, str | None]] = {
@@ -58,7 +57,7 @@ def error_of(name: str, message: str, status: int | None = None, retry_after: fl
 
 def parse_error(status: int, data: bytes, headers: Mapping[str, str]) -> UpstreamError:
     try:
-        body: Any = json.loads(data) if data.strip() else None
+        body: Any = loads(data) if data.strip() else None
     except ValueError:
         body = None
     body = body if isinstance(body, dict) else {}
@@ -77,7 +76,7 @@ def parse_error(status: int, data: bytes, headers: Mapping[str, str]) -> Upstrea
 def stream_exception(headers: Mapping[str, Any], payload: bytes) -> UpstreamError:
     """An ``exception`` (or ``error``) message in an event stream."""
     try:
-        body: Any = json.loads(payload) if payload.strip() else {}
+        body: Any = loads(payload) if payload.strip() else {}
     except ValueError:
         body = {}
     body = body if isinstance(body, dict) else {}

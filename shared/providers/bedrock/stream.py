@@ -9,11 +9,10 @@ frame is an upstream failure (502), never a crash.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..base import StreamContext, UpstreamError
+from ..base import StreamContext, UpstreamError, loads
 from ..common import chunk, new_id, usage_chunk
 from .errors import stream_exception
 from .eventstream import Decoder, EventStreamError, Message
@@ -79,7 +78,7 @@ class ConverseStream:
         if kind != "event":
             return []
         try:
-            obj = json.loads(message.payload) if message.payload.strip() else {}
+            obj = loads(message.payload) if message.payload.strip() else {}
         except ValueError:
             self.error = UpstreamError(502, f"the Bedrock stream sent an event that is not JSON ({message.headers.get(':event-type')})",
                                        "server_error")
