@@ -85,7 +85,8 @@ def accounting_usage(usage: Any) -> dict[str, Any] | None:
     to the client are not changed)."""
     if not isinstance(usage, dict):
         return None
-    counts = {name: token_count(usage.get(name)) for name in ("prompt_tokens", "completion_tokens")}
+    counts = {name: token_count(usage[name]) for name in ("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens")
+              if name in usage}
     return {**usage, **counts}
 
 
