@@ -147,7 +147,7 @@ class Dispatcher:
 
                 await moderate(self, policy, body)
             call.ctx = op.context(model, body)
-            call.deadline = started + max(c.channel.timeout for c in candidates)
+            call.deadline = started + self.table.request_timeout  # each attempt also has its own model_timeout
             return await self._try_channels(call, candidates, result)
         except GatewayError as exc:
             exc.headers = {**call.headers, **exc.headers, "server-timing": call.server_timing()}

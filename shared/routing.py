@@ -150,6 +150,7 @@ class RoutingTable:
     disable_usage: bool
     all_models: tuple[str, ...]
     dev_keys: tuple[str, ...] = ()  # the public development keys that are active, as "VARIABLE=key"
+    request_timeout: float = 600.0  # seconds: every attempt of one request together (model_timeout bounds each)
 
 
 def _provider_overrides(
@@ -304,4 +305,5 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
         disable_usage=settings.disable_database,
         all_models=all_models,
         dev_keys=tuple(dev_keys),
+        request_timeout=prefs.request_timeout or settings.request_timeout,
     )

@@ -202,6 +202,7 @@ class ApiKeyConfig(_Strict):
 
 class GlobalPreferences(_Strict):
     model_timeout: Any = None
+    request_timeout: float | None = Field(default=None, gt=0)  # every attempt of one request together
     cooldown_period: float = Field(default=300, ge=0)
     rate_limit: Any = None
     error_triggers: list[str] = Field(default_factory=list)
