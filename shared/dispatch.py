@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from . import filters
 from .credentials import Credential
 from .errors import GatewayError
 from .failures import CLIENT_ERRORS, Failure, Parking, client_error, connection_failure, describe, failure_marks, final_error
@@ -78,6 +79,7 @@ class Call:
     uses: list[LimitCheck] = field(default_factory=list)  # credentials used (for api_key_rate_limit)
     count: int = 0
     trace: RequestLog = field(default_factory=lambda: RequestLog("", "", ""))
+    refused: dict[str, str] = field(default_factory=dict)  # channel id -> why its provider's filters refuse it
 
     def server_timing(self) -> str:
         now = time.perf_counter()
@@ -131,6 +133,8 @@ class Dispatcher:
             raise self.unknown_model(model, op, candidates)
         call = Call(op, policy, model, body, raw, started, stream=op.wants_stream(body), counted=counted,
                     trace=trace if trace is not None else RequestLog("", "", op.endpoint))
+        if self.table.filtered:
+            self._filter(call, candidates)
         t = time.perf_counter()
         request = admission(policy, model, candidates, self.table.global_limits if counted else None, self.table.fail_closed,
                             op.endpoint, counted)
@@ -155,6 +159,26 @@ class Dispatcher:
             raise
 
     @staticmethod
+    def _filter(call: Call, candidates: tuple[Candidate, ...]) -> None:
+        """Note the candidates whose provider's request filters refuse this request; when that is
+        every one, the request is refused before the store or any upstream is called."""
+        op, path = call.op, call.trace.path
+        if not path.startswith("/"):  # the gateway's own call (moderation): the endpoint's own path
+            path = "/chat/completions" if op.endpoint == CHAT else "/" + op.endpoint
+        request = filters.Request(filters.endpoint_key(path), call.model, call.body,
+                                  len(call.raw) if call.raw is not None else None, filters.request_type(path, call.body))
+        for cand in candidates:
+            channel = cand.channel
+            reason = channel.filter.refuses(request, channel.upstream_model) if channel.filter is not None else None
+            if reason is not None:
+                call.refused[channel.id] = reason
+        if len(call.refused) == len(candidates):
+            reasons = "; ".join(dict.fromkeys(call.refused.values()))
+            too_big = all("max_request_body_bytes" in r for r in call.refused.values())
+            raise GatewayError(413 if too_big else 400, f"no provider of the model '{call.model}' accepts this request: {reasons}",
+                               code="request_too_large" if too_big else "no_provider_accepts_request")
+
+    @staticmethod
     def _refuse(call: Call, result: AdmitResult) -> None:
         wait = max(1, math.ceil(result.retry_after))
         headers = {**call.headers, "retry-after": str(wait)}
@@ -168,6 +192,8 @@ class Dispatcher:
         credential failure) until one answers, the attempt cap or the time budget is reached."""
         no_channel_reason = None
         for channel in order_channels(call.policy, call.model, candidates, result):
+            if call.refused and channel.id in call.refused:
+                continue
             credentials = list(key_order(channel, result))
             if not credentials:
                 no_channel_reason = "every provider key of the candidate channels is at its api_key_rate_limit or cooling down"

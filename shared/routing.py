@@ -14,6 +14,7 @@ from typing import Any
 
 from .config.schema import GatewayConfig, ProviderConfig
 from .credentials import Credential, mask
+from .filters import ChannelFilter, compile_filter
 from .providers import detect_engine, get_adapter
 from .providers.base import BaseAdapter
 from .ratelimit import Window
@@ -98,6 +99,7 @@ class Channel:
     overrides: Mapping[str, Any]
     removes: tuple[str, ...]
     key_limits: Mapping[str, LimitCheck]  # credential id -> its api_key_rate_limit bucket for this model
+    filter: ChannelFilter | None = None  # the provider's request filters (shared/filters.py), None when it has none
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ class RoutingTable:
     all_models: tuple[str, ...]
     dev_keys: tuple[str, ...] = ()  # the public development keys that are active, as "VARIABLE=key"
     request_timeout: float = 600.0  # seconds: every attempt of one request together (model_timeout bounds each)
+    filtered: bool = False  # some provider has request filters: the dispatcher checks them
 
 
 def _provider_overrides(
@@ -211,6 +214,7 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
         )
         providers[p.provider] = provider
         by_provider[p.provider] = []
+        request_filter = compile_filter(p.provider, [dict(p), dict(p.preferences)])
         pairs = _model_pairs(p, discovered)
         all_names = {name for pair in pairs for name in pair}
         for upstream, alias in pairs:
@@ -234,6 +238,7 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                 overrides=overrides,
                 removes=removes,
                 key_limits=key_limits,
+                filter=request_filter,
             )
             channels[f"{p.provider}\x00{alias}"] = channel
             by_alias.setdefault(alias, []).append(channel)
@@ -306,4 +311,5 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
         all_models=all_models,
         dev_keys=tuple(dev_keys),
         request_timeout=prefs.request_timeout or settings.request_timeout,
+        filtered=any(c.filter is not None for c in channels.values()),
     )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 
+import httpx
 import openai
 import pytest
 
 from shared.settings import Settings
 from tests.builders import UPSTREAM_KEY as KEY
 from tests.builders import config, provider
+from tests.conftest import USER
 from tests.fakes.openai_fake import Reply
 
 MSG = [{"role": "user", "content": "hi"}]
@@ -73,3 +76,104 @@ def test_request_timeout_defaults_to_fit_the_platform(env, seconds):
 def test_bad_request_timeout_is_refused():
     with pytest.raises(ValueError, match="REQUEST_TIMEOUT_SECONDS"):
         Settings.from_env({"REQUEST_TIMEOUT_SECONDS": "0"})
+
+
+# -- request filters: max_request_body_bytes, exclude_endpoints, request types, exclude_request_rules ---
+
+
+def ab_filtered(a, b, **a_fields) -> dict:
+    """Providers a (with the given filters) then b, both serving gpt-4o."""
+    prefs = a_fields.pop("preferences", None)
+    return config(provider("a", a, api=KEY, models=["gpt-4o"], preferences=prefs, **a_fields),
+                  provider("b", b, api=KEY, models=["gpt-4o"]))
+
+
+def test_max_request_body_bytes_skips_the_channel_for_bigger_bodies(fake_factory, gateway_factory):
+    a, b = fake_factory("a"), fake_factory("b")
+    gw = gateway_factory(ab_filtered(a, b, preferences={"max_request_body_bytes": "1KiB"}))
+    small = gw.client().chat.completions.with_raw_response.create(model="gpt-4o", messages=MSG)
+    assert small.headers["x-gateway-provider"] == "a"
+    big = gw.client().chat.completions.with_raw_response.create(model="gpt-4o", messages=[{"role": "user", "content": "x" * 2000}])
+    assert big.headers["x-gateway-provider"] == "b"
+    assert len(a.requests) == 1 and len(b.requests) == 1
+
+
+def test_a_body_no_provider_accepts_is_refused_without_any_upstream_call(fake_factory, gateway_factory):
+    a = fake_factory("a")
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"], max_request_body_bytes=500)))
+    with pytest.raises(openai.APIStatusError) as err:
+        gw.client().chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x" * 600}])
+    assert err.value.status_code == 413 and err.value.body["code"] == "request_too_large"
+    assert "max_request_body_bytes" in err.value.body["message"]
+    assert a.requests == []
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/chat/completions/", "/V1/Chat/Completions"])
+def test_exclude_endpoints_skips_the_provider_for_that_request_path(fake_factory, gateway_factory, path):
+    a, b = fake_factory("a"), fake_factory("b")
+    gw = gateway_factory(ab_filtered(a, b, exclude_endpoints=[path]))
+    for url in (gw.url + "/v1/chat/completions", gw.url + "/chat/completions"):
+        r = httpx.post(url, json={"model": "gpt-4o", "messages": MSG}, headers={"authorization": "Bearer " + USER})
+        assert r.status_code == 200 and r.headers["x-gateway-provider"] == "b"
+    assert a.requests == []
+
+
+def test_exclude_endpoints_of_another_path_changes_nothing(fake_factory, gateway_factory):
+    a, b = fake_factory("a"), fake_factory("b")
+    gw = gateway_factory(ab_filtered(a, b, exclude_endpoints="/v1/responses/compact"))
+    assert gw.client().chat.completions.with_raw_response.create(model="gpt-4o", messages=MSG).headers["x-gateway-provider"] == "a"
+
+
+def test_only_request_types_keeps_other_requests_away(fake_factory, gateway_factory):
+    a, b = fake_factory("a"), fake_factory("b")
+    gw = gateway_factory(ab_filtered(a, b, only_request_types=["compaction"]))
+    assert gw.client().chat.completions.with_raw_response.create(model="gpt-4o", messages=MSG).headers["x-gateway-provider"] == "b"
+    assert a.requests == []
+
+
+def test_request_types_are_detected_from_path_and_body():
+    from shared.filters import request_type
+
+    assert request_type("/v1/responses/compact", {}) == "compaction"
+    assert request_type("/responses", {"input": [{"type": "compaction_trigger"}]}) == "compaction"
+    assert request_type("/v1/responses", {"input": [{"type": "message"}]}) is None
+    assert request_type("/v1/chat/completions", {"messages": []}) is None
+
+
+def test_exclude_request_rules_match_every_field_of_the_rule(fake_factory, gateway_factory):
+    a, b = fake_factory("a"), fake_factory("b")
+    rules = [{"match": {"endpoint": "/v1/chat/completions", "request_model": "gpt-4o", "upstream_model": "gpt-4*",
+                        "reasoning_effort": ["high", "max"]}, "reason": "unsupported_reasoning_effort"}]
+    gw = gateway_factory(ab_filtered(a, b, exclude_request_rules=rules))
+    client = gw.client()
+    for effort, served_by in (("high", "b"), ("low", "a"), (None, "a")):
+        extra = {"reasoning_effort": effort} if effort else {}
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MSG, **extra)
+        assert raw.headers["x-gateway-provider"] == served_by, effort
+    assert len(a.requests) == 2 and len(b.requests) == 1
+
+
+def test_exclude_request_rules_on_any_request_field_and_reasons_when_nothing_is_left(fake_factory, gateway_factory):
+    a = fake_factory("a")
+    rules = [{"match": {"temperature": 2}, "reason": "too hot"}]
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"], preferences={"exclude_request_rules": rules})))
+    with pytest.raises(openai.APIStatusError) as err:
+        ask(gw.client(), temperature=2)
+    assert err.value.status_code == 400 and err.value.body["code"] == "no_provider_accepts_request"
+    assert "too hot" in err.value.body["message"]
+    assert a.requests == []
+    assert ask(gw.client(), temperature=1).choices[0].message.content == "a says: hi"
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"exclude_request_types": ["compactoin"]}, "unknown request type 'compactoin'"),
+    ({"preferences": {"max_request_body_bytes": "20 parsecs"}}, "expected a number of bytes"),
+    ({"exclude_request_rules": [{"match": {}}]}, "at least one field"),
+    ({"exclude_request_rules": [{"match": {"model": "x"}, "why": "typo"}]}, "unknown field 'why'"),
+])
+def test_bad_request_filters_are_config_errors(fields, message):
+    from shared.config.load import ConfigError, parse_config_text
+
+    entry = {"provider": "a", "base_url": "http://127.0.0.1:1/v1", "api": "k", "model": ["m"], **fields}
+    with pytest.raises(ConfigError, match=message):
+        parse_config_text(json.dumps({"providers": [entry]}), "api.yaml")

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .. import filters
 from ..providers import ENGINE_ALIASES
 from ..ratelimit import Window, parse_limits
 
@@ -52,7 +53,37 @@ def _timeouts(value: Any) -> dict[str, float]:
 LimitSpec = tuple[Window, ...] | dict[str, tuple[Window, ...]] | None
 
 
-class ProviderPreferences(_Strict):
+class _RequestFilters(_Strict):
+    """uni-api's request filters; allowed on a provider and in its ``preferences`` (see ``shared/filters.py``)."""
+
+    exclude_endpoints: Any = ()
+    only_request_types: Any = ()
+    exclude_request_types: Any = ()
+    exclude_request_rules: Any = ()
+    max_request_body_bytes: int | None = None
+
+    @field_validator("exclude_endpoints", mode="before")
+    @classmethod
+    def _endpoints(cls, value: Any) -> tuple[str, ...]:
+        return filters.endpoints(value)
+
+    @field_validator("only_request_types", "exclude_request_types", mode="before")
+    @classmethod
+    def _types(cls, value: Any) -> tuple[str, ...]:
+        return filters.request_types(value)
+
+    @field_validator("exclude_request_rules", mode="before")
+    @classmethod
+    def _rules(cls, value: Any) -> tuple[filters.Rule, ...]:
+        return filters.rules(value)
+
+    @field_validator("max_request_body_bytes", mode="before")
+    @classmethod
+    def _bytes(cls, value: Any) -> int | None:
+        return None if value is None else filters.parse_bytes(value)
+
+
+class ProviderPreferences(_RequestFilters):
     api_key_rate_limit: Any = None
     api_key_cooldown_period: float = Field(default=0, ge=0)
     api_key_schedule_algorithm: Literal["round_robin", "random", "fixed_priority"] = "round_robin"
@@ -72,7 +103,7 @@ class ProviderPreferences(_Strict):
         return _timeouts(value)
 
 
-class ProviderConfig(_Strict):
+class ProviderConfig(_RequestFilters):
     provider: str = Field(min_length=1)
     base_url: str | None = None
     api: Any = ()
