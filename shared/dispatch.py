@@ -39,6 +39,7 @@ log = logging.getLogger("gateway")
 JSON = "application/json"
 SSE = "text/event-stream; charset=utf-8"
 STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+CREDITS_HEADER = "x-gateway-credits-remaining"  # dollars left of the key's credits, before this request's cost
 
 
 @dataclass
@@ -143,6 +144,8 @@ class Dispatcher:
         call.headers = ratelimit_headers(result)
         if result.degraded:
             call.headers["x-gateway-store"] = "degraded"
+        if result.spent is not None and policy.spend is not None:
+            call.headers[CREDITS_HEADER] = f"{max(0, policy.spend.credits - result.spent) / 1_000_000:.6f}"
         if not result.allowed:
             self._refuse(call, result)
         try:
@@ -180,6 +183,9 @@ class Dispatcher:
 
     @staticmethod
     def _refuse(call: Call, result: AdmitResult) -> None:
+        if result.credits_exhausted:
+            raise GatewayError(402, "this API key has used up its credits; ask the gateway's operator for more",
+                               type="insufficient_quota", code="insufficient_quota", headers=call.headers)
         wait = max(1, math.ceil(result.retry_after))
         headers = {**call.headers, "retry-after": str(wait)}
         if result.store_unavailable:
@@ -361,9 +367,15 @@ class Dispatcher:
     async def _record(self, call: Call, usage: dict[str, Any] | None, ok: bool) -> None:
         """One call after the answer: credential uses (for their limits) and token usage."""
         record = None
-        if ok and call.counted and not self.table.disable_usage:
+        spend = call.policy.spend
+        if ok and call.counted and (spend is not None or not self.table.disable_usage):
             usage = usage if isinstance(usage, dict) else {}
-            record = Usage(call.policy.key_id, call.model, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+            prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            record = Usage(call.policy.key_id, call.model, prompt, completion)
+            if spend is not None:  # $ per million tokens x tokens = micro-dollars
+                price_in, price_out = self.table.price(call.model)
+                cost = math.ceil(prompt * price_in + completion * price_out)
+                record = Usage(record.key_id, record.model, prompt, completion, spend.counter, cost)
         if record is None and not call.uses:
             return
         try:

@@ -7,6 +7,7 @@ candidate channels. A request then costs one hash and two dict lookups, never a 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from .providers.base import BaseAdapter
 from .ratelimit import Window
 from .settings import Settings
 from .store import keys as layout
-from .store.base import AdmitRequest, LimitCheck
+from .store.base import AdmitRequest, LimitCheck, SpendCheck
 from .store.keys import digest
 
 __all__ = ["Candidate", "Channel", "KeyPolicy", "Provider", "RoutingTable", "compile_routes", "detect_engine", "digest", "limits_for"]
@@ -28,6 +29,23 @@ __all__ = ["Candidate", "Channel", "KeyPolicy", "Provider", "RoutingTable", "com
 log = logging.getLogger("gateway")
 
 MAX_ATTEMPTS = 10
+DEFAULT_PRICE = (1.0, 2.0)  # uni-api's default model_price: $ per million input, output tokens
+
+
+def _spend(key_id: str, kp: Any) -> SpendCheck | None:
+    """A key's ``credits`` as a spend check; the counter is named after ``created_at`` (UTC seconds)."""
+    if kp is None or kp.credits is None:
+        return None
+    since = kp.created_at
+    if since is None:
+        start = "-"
+    else:
+        if not isinstance(since, dt.datetime):
+            since = dt.datetime(since.year, since.month, since.day, tzinfo=dt.UTC)
+        elif since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+        start = str(int(since.timestamp()))
+    return SpendCheck(layout.spend_counter(key_id, start), round(kp.credits * 1_000_000))
 
 
 def _prefix_lookup(table: Mapping[str, Any] | None, *names: str) -> tuple[str, Any] | None:
@@ -119,6 +137,7 @@ class KeyPolicy:
     moderation: bool
     routes: Mapping[str, tuple[Candidate, ...]]
     models: tuple[str, ...]
+    spend: SpendCheck | None = None  # credits: the key's spend counter and cap (micro-dollars)
     _swrr: dict[str, tuple[int, ...]] = field(default_factory=dict)
     admissions: dict[tuple[str, str, bool], AdmitRequest] = field(default_factory=dict)  # built on first use (scheduling.admission)
     endpoint_routes: dict[tuple[str, str], tuple[Candidate, ...]] = field(default_factory=dict)  # (endpoint, model) -> channels serving it
@@ -154,6 +173,12 @@ class RoutingTable:
     dev_keys: tuple[str, ...] = ()  # the public development keys that are active, as "VARIABLE=key"
     request_timeout: float = 600.0  # seconds: every attempt of one request together (model_timeout bounds each)
     filtered: bool = False  # some provider has request filters: the dispatcher checks them
+    model_price: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # $ per million tokens (in, out)
+
+    def price(self, model: str) -> tuple[float, float]:
+        """``model_price`` of a model: the longest prefix, else ``default``, else uni-api's 1 and 2 $/M tokens."""
+        best = _prefix_lookup(self.model_price, model)
+        return best[1] if best is not None else self.model_price.get("default", DEFAULT_PRICE)
 
 
 def _provider_overrides(
@@ -283,6 +308,7 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
             moderation=kp.ENABLE_MODERATION if kp is not None else False,
             routes={alias: tuple(cands) for alias, cands in routes.items()},
             models=tuple(routes),
+            spend=_spend(key_id, kp),
         )
 
     keys: dict[bytes, KeyPolicy] = {}
@@ -312,4 +338,5 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
         dev_keys=tuple(dev_keys),
         request_timeout=prefs.request_timeout or settings.request_timeout,
         filtered=any(c.filter is not None for c in channels.values()),
+        model_price=prefs.model_price,
     )

@@ -43,6 +43,8 @@ def _build_admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate,
         request.limits.append(LimitCheck(layout.key_bucket(policy.key_id, bucket), windows))
     if global_limits:
         request.limits.append(LimitCheck(layout.GLOBAL_BUCKET, global_limits))
+    if counted:
+        request.spend = policy.spend
     if policy.algorithm in ROTATING and len(candidates) > 1:
         request.rotation = layout.rotation_counter(policy.key_id, model)
     seen: set[str] = set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import httpx
 import openai
@@ -11,9 +12,11 @@ import pytest
 
 from shared.settings import Settings
 from tests.builders import UPSTREAM_KEY as KEY
-from tests.builders import config, provider
+from tests.builders import config, gateway_key, provider
 from tests.conftest import USER
 from tests.fakes.openai_fake import Reply
+from tests.fakes.upstash_bridge import UpstashBridge
+from tests.redis_server import redis_server  # noqa: F401  (fixture)
 
 MSG = [{"role": "user", "content": "hi"}]
 
@@ -177,3 +180,94 @@ def test_bad_request_filters_are_config_errors(fields, message):
     entry = {"provider": "a", "base_url": "http://127.0.0.1:1/v1", "api": "k", "model": ["m"], **fields}
     with pytest.raises(ConfigError, match=message):
         parse_config_text(json.dumps({"providers": [entry]}), "api.yaml")
+
+
+# -- spend caps: model_price, credits, created_at -----------------------------------------------------
+
+# The fake upstream's usage for "hi": 1 prompt token, 3 completion tokens ("a says: hi"); at 1 $ a token
+# (1,000,000 $ per million) each answer costs exactly 4 $.
+PRICED = {"gpt": "1000000,1000000", "default": "0,0"}
+
+
+def store_env(kind: str, redis_server, fake_factory) -> dict[str, str]:  # noqa: F811
+    env = {"STORE_PREFIX": f"sp-{uuid.uuid4().hex[:8]}:"}
+    if kind == "redis":
+        env["REDIS_URL"] = redis_server.url
+    elif kind == "upstash":
+        bridge = fake_factory(redis_server.port, kind=UpstashBridge)
+        env.update(UPSTASH_REDIS_REST_URL=bridge.url, UPSTASH_REDIS_REST_TOKEN=bridge.token)
+    return env
+
+
+def remaining(gw, key: str = "sk-paid") -> float:
+    """The credits left, from a request's header; waits until the previous answer's cost was recorded."""
+    raw = gw.client(key).chat.completions.with_raw_response.create(model="gpt-4o", messages=MSG)
+    return float(raw.headers["x-gateway-credits-remaining"])
+
+
+def wait_for(check, seconds: float = 3.0):
+    deadline = time.time() + seconds
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis", "upstash"])
+def test_credits_are_spent_from_real_usage_and_then_refused_before_any_upstream_call(
+        kind, redis_server, fake_factory, gateway_factory):  # noqa: F811
+    a = fake_factory("a")
+    cfg = config(provider("a", a, api=KEY, models=["gpt-4o"]),
+                 keys=[gateway_key("sk-paid", credits=5, created_at="2024-01-01T00:00:00+08:00"), gateway_key("sk-free")],
+                 model_price=PRICED)
+    env = store_env(kind, redis_server, fake_factory)
+    gw = gateway_factory(cfg, env=env)
+    assert remaining(gw) == 5.0
+
+    def second_answer_sees_the_first_cost():
+        other = gateway_factory(cfg, env=env) if kind != "memory" else gw  # another instance, same shared store
+        assert remaining(other) == 1.0
+        return other
+
+    other = wait_for(second_answer_sees_the_first_cost)
+    served = len(a.requests)
+
+    def refused():
+        with pytest.raises(openai.APIStatusError) as err:
+            ask(other.client("sk-paid"))
+        assert err.value.status_code == 402 and err.value.body["code"] == "insufficient_quota"
+
+    wait_for(refused)
+    assert len(a.requests) == served  # no upstream call for a key without credits
+    assert ask(other.client("sk-free")).choices[0].message.content == "a says: hi"  # other keys are not affected
+
+
+def test_credits_zero_blocks_the_key_and_a_new_created_at_starts_a_new_count(gateway_factory, fake_factory):
+    a = fake_factory("a")
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"]), keys=[gateway_key("sk-paid", credits=0)]))
+    with pytest.raises(openai.APIStatusError) as err:
+        ask(gw.client("sk-paid"))
+    assert err.value.status_code == 402 and a.requests == []
+
+
+def test_model_price_is_chosen_by_longest_prefix_then_default():
+    from shared.config.schema import GatewayConfig
+    from shared.routing import compile_routes
+
+    table = compile_routes(GatewayConfig.model_validate(
+        {"preferences": {"model_price": {"gpt-4o": "2.5,10", "gpt-4o-mini": "0.15, 0.6", "default": "1,2"}}}), Settings())
+    assert table.price("gpt-4o-2024-08-06") == (2.5, 10.0)
+    assert table.price("gpt-4o-mini") == (0.15, 0.6)
+    assert table.price("claude") == (1.0, 2.0)
+    assert compile_routes(GatewayConfig(), Settings()).price("x") == (1.0, 2.0)  # uni-api's default
+
+
+@pytest.mark.parametrize("price", ["cheap", "1,2,3", "-1,2", True])
+def test_bad_model_price_is_a_config_error(price):
+    from shared.config.load import ConfigError, parse_config_text
+
+    with pytest.raises(ConfigError, match="model_price"):
+        parse_config_text(json.dumps({"preferences": {"model_price": {"default": price}}}), "api.yaml")

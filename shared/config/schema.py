@@ -7,6 +7,8 @@ expected in words rather than listing pydantic's union branches.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -169,6 +171,8 @@ class KeyPreferences(_Strict):
     AUTO_RETRY: Any = True
     RATE_LIMIT: Any = None
     ENABLE_MODERATION: bool = False
+    credits: float | None = Field(default=None, ge=0)  # dollars the key may spend (model_price); 0 blocks it
+    created_at: dt.datetime | dt.date | None = None  # spend is counted from here; a new value starts a new count
 
     @model_validator(mode="before")
     @classmethod
@@ -238,6 +242,26 @@ class GlobalPreferences(_Strict):
     rate_limit: Any = None
     error_triggers: list[str] = Field(default_factory=list)
     rate_limit_fail_closed: bool = False
+    model_price: Any = Field(default_factory=dict)  # {model_prefix: "in,out", default: "in,out"}: dollars per million tokens
+
+    @field_validator("model_price", mode="before")
+    @classmethod
+    def _prices(cls, value: Any) -> dict[str, tuple[float, float]]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError("expected a map of {model_prefix: 'input,output', default: 'input,output'} in dollars per million tokens")
+        out = {}
+        for prefix, price in value.items():
+            parts = [p.strip() for p in str(price).split(",")]
+            try:
+                pair = (float(parts[0]), float(parts[1] if len(parts) > 1 else parts[0]))
+            except ValueError:
+                pair = (-1.0, -1.0)
+            if len(parts) > 2 or isinstance(price, bool) or min(pair) < 0 or not all(math.isfinite(p) for p in pair):
+                raise ValueError(f"price of {prefix!r}: expected 'input,output' dollars per million tokens such as '1,2', got {price!r}")
+            out[str(prefix)] = pair
+        return out
 
     @model_validator(mode="before")
     @classmethod

@@ -36,6 +36,15 @@ class AdmitRequest:
     usage_reads: list[LimitCheck] = field(default_factory=list)
     request_id: str = ""
     fail_closed: bool = False  # when the shared store is unreachable: deny (True) or admit (False)
+    spend: SpendCheck | None = None  # the key's credits: denied, before any window counts, once spent
+
+
+@dataclass(frozen=True)
+class SpendCheck:
+    """A gateway key's ``credits``: its spend counter and the cap, both in micro-dollars."""
+
+    counter: str
+    credits: int
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,8 @@ class AdmitResult:
     at_limit: set[str] = field(default_factory=set)  # usage_reads buckets that are full
     degraded: bool = False
     store_unavailable: bool = False  # denied only because the shared store is down and limits fail closed
+    spent: int | None = None  # micro-dollars the key spent so far (when it has credits)
+    credits_exhausted: bool = False  # denied because the key's spend reached its credits
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,8 @@ class Usage:
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    spend_counter: str = ""  # the key's spend counter when it has credits: ``cost`` is added to it
+    cost: int = 0  # micro-dollars
 
 
 class Store(Protocol):

@@ -88,6 +88,12 @@ def cooldown_key(cooldown_id: str) -> str:
     return f"cd:{cooldown_id}"
 
 
+def spend_counter(key_id: str, since: str) -> str:
+    """A gateway key's spend in micro-dollars, counted from its ``created_at`` (``since``): a new
+    ``created_at`` starts a new counter."""
+    return f"spend:{key_id}:{since}"
+
+
 def usage_key(key_id: str, day: str) -> str:
     """The per-day usage hash of a gateway key: fields ``<model>:requests|prompt_tokens|completion_tokens``."""
     return f"usage:{key_id}:{day}"
