@@ -118,6 +118,7 @@ class Channel:
     removes: tuple[str, ...]
     key_limits: Mapping[str, LimitCheck]  # credential id -> its api_key_rate_limit bucket for this model
     filter: ChannelFilter | None = None  # the provider's request filters (shared/filters.py), None when it has none
+    implied: Mapping[str, Any] = field(default_factory=dict)  # request fields the alias implies (shared/model_names.py)
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,7 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                 removes=removes,
                 key_limits=key_limits,
                 filter=request_filter,
+                implied=adapter.implied_fields(alias, upstream),
             )
             channels[f"{p.provider}\x00{alias}"] = channel
             by_alias.setdefault(alias, []).append(channel)

@@ -271,3 +271,55 @@ def test_bad_model_price_is_a_config_error(price):
 
     with pytest.raises(ConfigError, match="model_price"):
         parse_config_text(json.dumps({"preferences": {"model_price": {"default": price}}}), "api.yaml")
+
+
+# -- model-name conventions: Claude "think", Gemini "-think-N" and "-search" ----------------------------
+
+
+def test_claude_think_alias_turns_extended_thinking_on(fake_factory, gateway_factory):
+    from tests.fakes.anthropic_fake import FakeAnthropic
+
+    fake = fake_factory(kind=FakeAnthropic)
+    upstream = "claude-sonnet-4-20250514"
+    gw = gateway_factory(config(provider("claude", fake, path="/v1/messages", api="sk-ant-key-1",
+                                         models=[{upstream: "claude-sonnet-4"}, {upstream: "claude-sonnet-4-think"},
+                                                 {upstream: "claude-sonnet-4-think-2048"}])))
+    client = gw.client()
+    for model in ("claude-sonnet-4", "claude-sonnet-4-think", "claude-sonnet-4-think-2048"):
+        client.chat.completions.create(model=model, messages=MSG, temperature=0.5)
+    plain, default, sized = (r["body"] for r in fake.requests)
+    assert "thinking" not in plain and plain["temperature"] == 0.5
+    assert default["thinking"] == {"type": "enabled", "budget_tokens": 4096} and "temperature" not in default
+    assert default["max_tokens"] > 4096
+    assert sized["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    client.chat.completions.create(model="claude-sonnet-4-think", messages=MSG, reasoning_effort="none")
+    assert "thinking" not in fake.requests[-1]["body"]  # the client's own choice wins over the name
+
+
+def test_gemini_think_n_sets_the_budget_and_search_alias_gets_its_overrides(fake_factory, gateway_factory):
+    from tests.fakes.gemini_fake import FakeGoogle
+
+    fake = fake_factory(kind=FakeGoogle, keys=("gemini-key-1",))
+    search = {"tools": [{"google_search": {}}, {"url_context": {}}]}
+    gw = gateway_factory(config(provider("g", fake, path="/v1beta", api="gemini-key-1", models=[
+        "gemini-2.5-flash", {"gemini-2.5-flash": "gemini-2.5-flash-think-24576-search"}, {"gemini-2.5-flash": "gemini-2.5-flash-think-0"}],
+        preferences={"post_body_parameter_overrides": {"gemini-2.5-flash-think-24576-search": search}})))
+    client = gw.client()
+    for model in ("gemini-2.5-flash", "gemini-2.5-flash-think-24576-search", "gemini-2.5-flash-think-0"):
+        client.chat.completions.create(model=model, messages=MSG)
+    plain, searching, off = (r["body"] for r in fake.requests)
+    assert "thinkingConfig" not in plain.get("generationConfig", {}) and "tools" not in plain
+    assert searching["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 24576, "includeThoughts": True}
+    assert searching["tools"] == search["tools"]
+    assert off["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 0, "includeThoughts": False}
+
+
+def test_name_conventions_are_parsed_like_uni_api():
+    from shared.model_names import claude_thinking, gemini_thinking
+
+    assert claude_thinking("claude-3-7-sonnet") == {}
+    assert claude_thinking("Claude-Thinker")["thinking"]["budget_tokens"] == 4096
+    assert claude_thinking("claude-think-16000")["thinking"]["budget_tokens"] == 16000
+    assert gemini_thinking("gemini-2.5-pro-think-128")["thinking"]["budget_tokens"] == 128
+    assert gemini_thinking("gemini-2.5-pro-search") == {}
+    assert gemini_thinking("gemini-2.5-pro-think-0") == {"thinking": {"type": "disabled"}}

@@ -135,6 +135,11 @@ class BaseAdapter:
         so a provider that could never work is a config error rather than an upstream failure."""
         return []
 
+    def implied_fields(self, alias: str, upstream_model: str) -> dict[str, Any]:
+        """Request fields a model alias implies by uni-api's naming conventions (``shared/model_names.py``),
+        computed once per channel; none by default."""
+        return {}
+
     def credentials(self, provider: ProviderConfig) -> tuple[Credential, ...]:
         """One credential per ``api`` key; engines with other credentials override this."""
         return api_keys(provider.provider, tuple(provider.api))

@@ -113,6 +113,11 @@ def model_url(config: Any, model: str, publisher: Publisher, stream: bool) -> st
 
 
 class VertexAdapter(BaseAdapter):
+    def implied_fields(self, alias: str, upstream_model: str) -> dict[str, Any]:
+        from ..model_names import claude_thinking, gemini_thinking
+
+        return claude_thinking(alias) if publisher_of(upstream_model) is ANTHROPIC else gemini_thinking(alias)
+
     def validate(self, provider: ProviderConfig) -> list[tuple[str, str]]:
         needs = {
             "project_id": "the Google Cloud project id",

@@ -213,8 +213,12 @@ def generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(schema, dict):
                 config["responseSchema"] = clean_schema(schema)
     effort = body.get("reasoning_effort")
+    thinking = body.get("thinking")  # the Anthropic-style object (e.g. from a "-think-N" alias, shared/model_names.py)
     if isinstance(effort, str) and effort in THINKING_BUDGETS:
         budget = THINKING_BUDGETS[effort]
+        config["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": budget != 0}
+    elif isinstance(thinking, dict) and thinking.get("type") in ("enabled", "disabled"):
+        budget = int(thinking.get("budget_tokens") or 0) if thinking["type"] == "enabled" else 0
         config["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": budget != 0}
     return config
 
