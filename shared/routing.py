@@ -273,6 +273,15 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
 
     all_models = tuple(by_alias)
 
+    key_index = {k.api: i for i, k in enumerate(config.api_keys)}
+    grouped = {j for targets in config.key_groups().values() for j in targets}
+    group_routes: dict[int, dict[str, list[Candidate]]] = {}  # routes of keys used as channel groups, built once
+
+    def group(i: int) -> dict[str, list[Candidate]]:
+        if i not in group_routes:
+            group_routes[i] = build_routes(config.api_keys[i].model)
+        return group_routes[i]
+
     def expand(rule: str) -> list[tuple[str, Channel]]:
         """Channels a single permission rule grants, as ``(alias, channel)``."""
         if rule in ("all", "*"):
@@ -286,10 +295,13 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                 if model == "*":
                     return [(c.alias, c) for c in by_provider[prov]]
                 return [(model, c) for c in by_provider[prov] if c.alias == model]
+            j = key_index.get(prov)
+            if j is not None and j in grouped:  # another gateway key: its channels, in its order (acyclic: schema)
+                return [(alias, c.channel) for alias, cands in group(j).items() if model in ("*", alias) for c in cands]
             # No provider of that name: the rule is a literal model name such as "anthropic/claude".
         return [(rule, c) for c in by_alias.get(rule, [])]
 
-    def policy(key_id: str, role: str, source: str, rules: tuple[tuple[str, int], ...] | None, kp: Any) -> KeyPolicy:
+    def build_routes(rules: tuple[tuple[str, int], ...] | None) -> dict[str, list[Candidate]]:
         routes: dict[str, list[Candidate]] = {}
         seen: dict[str, set[str]] = {}
         for rule, weight in rules if rules is not None else (("all", 1),):
@@ -298,6 +310,10 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                     continue
                 seen[alias].add(channel.id)
                 routes.setdefault(alias, []).append(Candidate(channel, weight))
+        return routes
+
+    def policy(key_id: str, role: str, source: str, rules: tuple[tuple[str, int], ...] | None, kp: Any) -> KeyPolicy:
+        routes = build_routes(rules)
         retry = kp.AUTO_RETRY if kp is not None else True
         max_attempts = MAX_ATTEMPTS if retry is True else 1 if retry is False else min(int(retry), MAX_ATTEMPTS)
         return KeyPolicy(

@@ -323,3 +323,36 @@ def test_name_conventions_are_parsed_like_uni_api():
     assert gemini_thinking("gemini-2.5-pro-think-128")["thinking"]["budget_tokens"] == 128
     assert gemini_thinking("gemini-2.5-pro-search") == {}
     assert gemini_thinking("gemini-2.5-pro-think-0") == {"thinking": {"type": "disabled"}}
+
+
+# -- key groups: another gateway key as a channel group -------------------------------------------------
+
+
+def test_another_gateway_key_is_a_channel_group(fake_factory, gateway_factory):
+    a, b = fake_factory("a", models=("gpt-4o", "o3")), fake_factory("b", models=("gpt-4o", "o3"))
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o", "o3"]), provider("b", b, api=KEY, models=["gpt-4o", "o3"]),
+                                keys=[gateway_key("sk-group", ["b/*", "a/gpt-4o"]), gateway_key("sk-user", ["sk-group/*"]),
+                                      gateway_key("sk-one", ["sk-group/o3"])]))
+    raw = gw.client("sk-user").chat.completions.with_raw_response.create(model="gpt-4o", messages=MSG)
+    assert raw.headers["x-gateway-provider"] == "b"  # the group's order
+    b.then(Reply(status=500))
+    raw = gw.client("sk-user").chat.completions.with_raw_response.create(model="gpt-4o", messages=MSG)
+    assert raw.headers["x-gateway-provider"] == "a"  # the group's second channel
+    assert ask(gw.client("sk-one"), model="o3").choices[0].message.content == "b says: hi"
+    with pytest.raises(openai.APIStatusError) as err:
+        ask(gw.client("sk-one"), model="gpt-4o")
+    assert err.value.status_code == 403
+
+
+def test_key_groups_that_form_a_cycle_are_a_config_error():
+    from shared.config.load import ConfigError, parse_config_text
+
+    cfg = {"providers": [{"provider": "a", "base_url": "http://127.0.0.1:1/v1", "api": "k", "model": ["m"]}],
+           "api_keys": [{"api": "sk-one", "model": ["sk-two/*"]}, {"api": "sk-two", "model": ["a/*", "sk-three/m"]},
+                        {"api": "sk-three", "model": ["sk-one/*"]}]}
+    with pytest.raises(ConfigError, match=r"form a cycle: api_keys\[0\] -> api_keys\[1\] -> api_keys\[2\] -> api_keys\[0\]") as err:
+        parse_config_text(json.dumps(cfg), "api.yaml")
+    assert "sk-one" not in str(err.value)
+    cfg["api_keys"][0]["model"] = ["sk-one/*"]
+    with pytest.raises(ConfigError, match="cycle"):
+        parse_config_text(json.dumps(cfg), "api.yaml")

@@ -310,7 +310,39 @@ class GatewayConfig(_Strict):
                 raise ValueError(f"api_keys[{i}].api: this key is listed twice")
             keys.add(k.api)
         self._check_engines()
+        self._check_key_groups()
         return self
+
+    def key_groups(self) -> dict[int, list[int]]:
+        """``api_keys`` index -> the indices of the other gateway keys its rules use as channel groups
+        (``sk-other/*``): a rule whose part before the slash is another key of ``api_keys`` and no provider."""
+        providers = {p.provider for p in self.providers}
+        index = {k.api: i for i, k in enumerate(self.api_keys)}
+        groups: dict[int, list[int]] = {}
+        for i, k in enumerate(self.api_keys):
+            for rule, _ in k.model or ():
+                name = rule.partition("/")[0]
+                if "/" in rule and name in index and name not in providers:
+                    groups.setdefault(i, []).append(index[name])
+        return groups
+
+    def _check_key_groups(self) -> None:
+        """A key group must not lead back to itself (the keys are named by index: they are secrets)."""
+        groups = self.key_groups()
+        done: set[int] = set()
+
+        def visit(i: int, path: list[int]) -> None:
+            if i in path:
+                cycle = " -> ".join(f"api_keys[{j}]" for j in path[path.index(i):] + [i])
+                raise ValueError(f"api_keys[{path[0]}].model: gateway keys used as channel groups form a cycle: {cycle}")
+            if i in done:
+                return
+            for j in groups.get(i, ()):
+                visit(j, path + [i])
+            done.add(i)
+
+        for i in groups:
+            visit(i, [])
 
     def _check_engines(self) -> None:
         """Each provider's adapter checks the fields its engine needs (e.g. Vertex: ``project_id``)."""
