@@ -26,7 +26,7 @@ import httpx
 from . import filters
 from .credentials import Credential
 from .errors import GatewayError
-from .failures import CLIENT_ERRORS, Failure, Parking, client_error, connection_failure, describe, failure_marks, final_error
+from .failures import CLIENT_ERRORS, Failure, Parking, client_error, connection_failure, describe, failure_marks, final_error, is_quota
 from .logs import Attempt, RequestLog
 from .operations import Operation
 from .providers.base import CHAT, StreamContext, StreamTranslator, UpstreamError
@@ -169,7 +169,8 @@ class Dispatcher:
         if not path.startswith("/"):  # the gateway's own call (moderation): the endpoint's own path
             path = "/chat/completions" if op.endpoint == CHAT else "/" + op.endpoint
         request = filters.Request(filters.endpoint_key(path), call.model, call.body,
-                                  len(call.raw) if call.raw is not None else None, filters.request_type(path, call.body))
+                                  len(call.raw) if call.raw is not None else None, filters.request_type(path, call.body),
+                                  filters.estimate_tokens(call.body))
         for cand in candidates:
             channel = cand.channel
             reason = channel.filter.refuses(request, channel.upstream_model) if channel.filter is not None else None
@@ -177,7 +178,7 @@ class Dispatcher:
                 call.refused[channel.id] = reason
         if len(call.refused) == len(candidates):
             reasons = "; ".join(dict.fromkeys(call.refused.values()))
-            too_big = all("max_request_body_bytes" in r for r in call.refused.values())
+            too_big = all("max_request_body_bytes" in r or "/tpr" in r for r in call.refused.values())
             raise GatewayError(413 if too_big else 400, f"no provider of the model '{call.model}' accepts this request: {reasons}",
                                code="request_too_large" if too_big else "no_provider_accepts_request")
 
@@ -268,7 +269,7 @@ class Dispatcher:
             await self._close(response)
             if err.status in CLIENT_ERRORS:
                 raise client_error(err, channel) from None
-            return Failure(channel, describe(err, channel), err.status, err.retry_after)
+            return Failure(channel, describe(err, channel), err.status, err.retry_after, is_quota(err))
         except TimeoutError:
             await self._close(response)
             return Failure(channel, f"timed out after {timeout:.1f}s", 504)

@@ -61,6 +61,18 @@ def request_type(path: str, body: Mapping[str, Any]) -> str | None:
     return None
 
 
+def estimate_tokens(body: Mapping[str, Any]) -> int:
+    """uni-api's estimate for ``<N>/tpr``: a token per 4 characters of the messages' text."""
+    chars = 0
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            chars += sum(len(p["text"]) for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return chars // 4
+
+
 def _text(value: Any) -> str | None:
     if value is None or isinstance(value, (dict, list)):
         return None
@@ -83,6 +95,7 @@ class Request:
     body: Mapping[str, Any]
     size: int | None  # bytes of the client's body, when known
     type: str | None
+    tokens: int = 0  # estimated prompt tokens (estimate_tokens), for "<N>/tpr"
 
 
 @dataclass(frozen=True)
@@ -121,11 +134,15 @@ class ChannelFilter:
     only_types: frozenset[str] = frozenset()
     exclude_types: frozenset[str] = frozenset()
     rules: tuple[Rule, ...] = ()
+    max_tokens: int | None = None  # the channel's "<N>/tpr" in api_key_rate_limit
 
     def refuses(self, request: Request, upstream_model: str) -> str | None:
         """Why this channel must not get the request, or None."""
         if self.max_body is not None and request.size is not None and request.size > self.max_body:
             return f"{self.provider}: the request body ({request.size} bytes) is over its max_request_body_bytes ({self.max_body})"
+        if self.max_tokens is not None and request.tokens > self.max_tokens:
+            return (f"{self.provider}: the request's estimated {request.tokens} tokens are over its api_key_rate_limit "
+                    f"of {self.max_tokens}/tpr")
         if request.path in self.endpoints:
             return f"{self.provider}: exclude_endpoints lists {request.path}"
         if self.only_types and request.type not in self.only_types:
@@ -200,5 +217,5 @@ def rules(value: Any) -> tuple[Rule, ...]:
     return tuple(out)
 
 
-__all__ = ["REQUEST_TYPES", "ChannelFilter", "Request", "Rule", "compile_filter", "endpoint_key", "endpoints", "parse_bytes",
-           "request_type", "request_types", "rules"]
+__all__ = ["REQUEST_TYPES", "ChannelFilter", "Request", "Rule", "compile_filter", "endpoint_key", "endpoints", "estimate_tokens",
+           "parse_bytes", "request_type", "request_types", "rules"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config.schema import GatewayConfig, ProviderConfig
@@ -99,6 +99,8 @@ class Provider:
     cooldown_period: float
     config: ProviderConfig
     adapter: BaseAdapter
+    key_rate_limit_cooldown: float | None = None  # api_key_rate_limit_cooldown_period: a key's rest after a 429
+    key_quota_cooldown: float | None = None  # api_key_quota_cooldown_period: a key's rest once out of quota
 
     def mask(self, text: str) -> str:
         """Remove every secret of this provider's credentials from ``text``."""
@@ -237,6 +239,8 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
             cooldown_period=prefs.cooldown_period if p.preferences.cooldown_period is None else p.preferences.cooldown_period,
             config=p,
             adapter=adapter,
+            key_rate_limit_cooldown=p.preferences.api_key_rate_limit_cooldown_period,
+            key_quota_cooldown=p.preferences.api_key_quota_cooldown_period,
         )
         providers[p.provider] = provider
         by_provider[p.provider] = []
@@ -251,10 +255,16 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
             )
             overrides, removes = _provider_overrides(p, alias, upstream, all_names)
             key_limits = {}
+            channel_filter = request_filter
             resolved = limits_for(provider.key_limit_spec, alias, upstream)
             if resolved is not None:
                 bucket, windows = resolved
-                key_limits = {c.id: LimitCheck(layout.credential_bucket(c.id, bucket), windows) for c in provider.credentials}
+                tpr = [w.limit for w in windows if w.seconds == 0]  # "<N>/tpr": a request size, not a window
+                windows = tuple(w for w in windows if w.seconds)
+                if windows:
+                    key_limits = {c.id: LimitCheck(layout.credential_bucket(c.id, bucket), windows) for c in provider.credentials}
+                if tpr:
+                    channel_filter = replace(request_filter or ChannelFilter(p.provider), max_tokens=min(tpr))
             channel = Channel(
                 id=layout.channel_id(p.provider, upstream),
                 provider=provider,
@@ -264,7 +274,7 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                 overrides=overrides,
                 removes=removes,
                 key_limits=key_limits,
-                filter=request_filter,
+                filter=channel_filter,
                 implied=adapter.implied_fields(alias, upstream),
             )
             channels[f"{p.provider}\x00{alias}"] = channel

@@ -356,3 +356,64 @@ def test_key_groups_that_form_a_cycle_are_a_config_error():
     cfg["api_keys"][0]["model"] = ["sk-one/*"]
     with pytest.raises(ConfigError, match="cycle"):
         parse_config_text(json.dumps(cfg), "api.yaml")
+
+
+# -- cooldown extras and N/tpr ----------------------------------------------------------------------
+
+
+def two_keys(fake, **prefs) -> dict:
+    return config(provider("a", fake, api=["sk-k1", "sk-k2"], models=["gpt-4o"],
+                           preferences={"api_key_schedule_algorithm": "fixed_priority", **prefs}))
+
+
+def test_api_key_rate_limit_cooldown_period_rests_a_key_after_a_429(fake_factory, gateway_factory):
+    fake = fake_factory("a", keys=("sk-k1", "sk-k2"))
+    fake.then(Reply(status=429))
+    gw = gateway_factory(two_keys(fake, api_key_rate_limit_cooldown_period=1))
+    client = gw.client()
+    ask(client)
+    assert [r["key"] for r in fake.requests] == ["sk-k1", "sk-k2"]
+    ask(client)
+    assert fake.requests[-1]["key"] == "sk-k2"  # without the setting (api_key_cooldown_period 0): sk-k1 again
+    time.sleep(1.2)
+    ask(client)
+    assert fake.requests[-1]["key"] == "sk-k1"
+
+
+QUOTA = Reply(status=429, error_body={"error": {"message": "You exceeded your current quota", "type": "insufficient_quota",
+                                                "param": None, "code": "insufficient_quota"}})
+
+
+@pytest.mark.parametrize("reply, rests", [(QUOTA, True), (Reply(status=429), False), (Reply(status=402), True)])
+def test_api_key_quota_cooldown_period_rests_a_key_that_is_out_of_quota(fake_factory, gateway_factory, reply, rests):
+    fake = fake_factory("a", keys=("sk-k1", "sk-k2"))
+    fake.then(reply)
+    gw = gateway_factory(two_keys(fake, api_key_quota_cooldown_period=60, api_key_rate_limit_cooldown_period=0))
+    client = gw.client()
+    ask(client)
+    ask(client)
+    assert fake.requests[-1]["key"] == ("sk-k2" if rests else "sk-k1")
+
+
+def test_tokens_per_request_limit_skips_the_channel_for_bigger_requests(fake_factory, gateway_factory):
+    a, b = fake_factory("a"), fake_factory("b")
+    limits = {"api_key_rate_limit": {"gpt-4o": "100/min,10/tpr"}}
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"], preferences=limits),
+                                provider("b", b, api=KEY, models=["gpt-4o"])))
+    long = [{"role": "user", "content": "word " * 20}]  # 100 characters: about 25 tokens
+    assert gw.client().chat.completions.with_raw_response.create(model="gpt-4o", messages=MSG).headers["x-gateway-provider"] == "a"
+    assert gw.client().chat.completions.with_raw_response.create(model="gpt-4o", messages=long).headers["x-gateway-provider"] == "b"
+    assert len(a.requests) == 1
+
+
+def test_tpr_is_only_for_provider_keys_and_alone_refuses_with_413(fake_factory, gateway_factory):
+    from shared.config.load import ConfigError, parse_config_text
+
+    with pytest.raises(ConfigError, match="tpr"):
+        parse_config_text(json.dumps({"api_keys": [{"api": "sk-x", "preferences": {"RATE_LIMIT": "10/tpr"}}]}), "api.yaml")
+    a = fake_factory("a")
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"], preferences={"api_key_rate_limit": "5/tpr"})))
+    with pytest.raises(openai.APIStatusError) as err:
+        gw.client().chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x" * 40}])
+    assert err.value.status_code == 413 and "5/tpr" in err.value.body["message"]
+    assert ask(gw.client()).choices[0].message.content == "a says: hi" and len(a.requests) == 1

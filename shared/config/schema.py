@@ -22,7 +22,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _limits(value: Any) -> LimitSpec:
+def _limits(value: Any, tokens_per_request: bool = False) -> LimitSpec:
     """A limit string, or a ``{model: limit, default: limit}`` map; returned parsed."""
     if value is None:
         return None
@@ -32,11 +32,11 @@ def _limits(value: Any) -> LimitSpec:
         parsed = {}
         for model, text in value.items():
             try:
-                parsed[str(model)] = parse_limits(text)
+                parsed[str(model)] = parse_limits(text, tokens_per_request)
             except ValueError as exc:
                 raise ValueError(f"limit for {model!r}: {exc}") from None
         return parsed
-    return parse_limits(value)
+    return parse_limits(value, tokens_per_request)
 
 
 def _timeouts(value: Any) -> dict[str, float]:
@@ -88,6 +88,8 @@ class _RequestFilters(_Strict):
 class ProviderPreferences(_RequestFilters):
     api_key_rate_limit: Any = None
     api_key_cooldown_period: float = Field(default=0, ge=0)
+    api_key_rate_limit_cooldown_period: float | None = Field(default=None, ge=0)  # after a 429; else api_key_cooldown_period
+    api_key_quota_cooldown_period: float | None = Field(default=None, ge=0)  # after an out-of-quota answer
     api_key_schedule_algorithm: Literal["round_robin", "random", "fixed_priority"] = "round_robin"
     model_timeout: Any = None
     cooldown_period: float | None = Field(default=None, ge=0)
@@ -97,7 +99,7 @@ class ProviderPreferences(_RequestFilters):
     @field_validator("api_key_rate_limit", mode="before")
     @classmethod
     def _key_limits(cls, value: Any) -> Any:
-        return _limits(value)
+        return _limits(value, tokens_per_request=True)
 
     @field_validator("model_timeout", mode="before")
     @classmethod
