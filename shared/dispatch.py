@@ -31,7 +31,7 @@ from .logs import Attempt, RequestLog
 from .operations import Operation
 from .providers.base import CHAT, StreamContext, StreamTranslator, UpstreamError
 from .routing import Candidate, Channel, KeyPolicy, RoutingTable
-from .scheduling import admission, key_order, order_channels
+from .scheduling import admission, key_order, order_channels, outcome_checks
 from .store import AdmitResult, LimitCheck, Store, Usage
 
 log = logging.getLogger("gateway")
@@ -212,6 +212,8 @@ class Dispatcher:
                 began = time.perf_counter()
                 outcome = await self._attempt(call, channel, credential)
                 ms = (time.perf_counter() - began) * 1000
+                if credential is not None and channel.provider.key_schedule == "smart_round_robin":
+                    call.uses.append(outcome_checks(credential.id)[0 if isinstance(outcome, Answer) else 1])
                 if isinstance(outcome, Answer):
                     call.trace.attempts.append(Attempt(channel.provider.name, channel.upstream_model, outcome.status, ms))
                     return outcome

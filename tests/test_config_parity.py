@@ -417,3 +417,33 @@ def test_tpr_is_only_for_provider_keys_and_alone_refuses_with_413(fake_factory, 
         gw.client().chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x" * 40}])
     assert err.value.status_code == 413 and "5/tpr" in err.value.body["message"]
     assert ask(gw.client()).choices[0].message.content == "a says: hi" and len(a.requests) == 1
+
+
+# -- smart_round_robin: provider keys by recent success rate, from the store ---------------------------
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis", "upstash"])
+def test_smart_round_robin_puts_the_key_that_failed_last(kind, redis_server, fake_factory, gateway_factory):  # noqa: F811
+    keys = ("sk-k1", "sk-k2", "sk-k3")
+    fake = fake_factory("a", keys=keys)
+    fake.then(Reply(status=500))
+    cfg = config(provider("a", fake, api=list(keys), models=["gpt-4o"], preferences={"api_key_schedule_algorithm": "smart_round_robin"}))
+    env = store_env(kind, redis_server, fake_factory)
+    gw = gateway_factory(cfg, env=env)
+    with pytest.raises(openai.APIStatusError):
+        ask(gw.client())  # rotation 1: sk-k1 fails
+    ask(gw.client())  # rotation 2: sk-k2
+    ask(gw.client())  # rotation 3: sk-k3
+    time.sleep(0.2)  # outcomes are recorded after each answer
+    other = gateway_factory(cfg, env=env) if kind != "memory" else gw  # the rates come from the shared store
+    ask(other.client())  # rotation 4 would start at sk-k1 again; its success rate (1/3) puts it last
+    assert [r["key"] for r in fake.requests] == ["sk-k1", "sk-k2", "sk-k3", "sk-k2"]
+
+
+def test_smart_round_robin_is_accepted_as_a_channel_algorithm_like_weighted_round_robin(fake_factory, gateway_factory):
+    a, b = fake_factory("a"), fake_factory("b")
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"]), provider("b", b, api=KEY, models=["gpt-4o"]),
+                                keys=[gateway_key("sk-user", [{"a/*": 2}, {"b/*": 1}], SCHEDULING_ALGORITHM="smart_round_robin")]))
+    for _ in range(3):
+        ask(gw.client("sk-user"))
+    assert (len(a.requests), len(b.requests)) == (2, 1)

@@ -90,7 +90,7 @@ class ProviderPreferences(_RequestFilters):
     api_key_cooldown_period: float = Field(default=0, ge=0)
     api_key_rate_limit_cooldown_period: float | None = Field(default=None, ge=0)  # after a 429; else api_key_cooldown_period
     api_key_quota_cooldown_period: float | None = Field(default=None, ge=0)  # after an out-of-quota answer
-    api_key_schedule_algorithm: Literal["round_robin", "random", "fixed_priority"] = "round_robin"
+    api_key_schedule_algorithm: Literal["round_robin", "random", "fixed_priority", "smart_round_robin"] = "round_robin"
     model_timeout: Any = None
     cooldown_period: float | None = Field(default=None, ge=0)
     headers: dict[str, str] = Field(default_factory=dict)
@@ -169,7 +169,8 @@ class ProviderConfig(_RequestFilters):
 
 
 class KeyPreferences(_Strict):
-    SCHEDULING_ALGORITHM: Literal["fixed_priority", "round_robin", "weighted_round_robin", "lottery", "random"] = "fixed_priority"
+    SCHEDULING_ALGORITHM: Literal["fixed_priority", "round_robin", "weighted_round_robin", "lottery", "random",
+                                  "smart_round_robin"] = "fixed_priority"  # smart_round_robin: as weighted_round_robin (uni-api)
     AUTO_RETRY: Any = True
     RATE_LIMIT: Any = None
     ENABLE_MODERATION: bool = False

@@ -63,6 +63,7 @@ class AdmitResult:
     key_rotations: dict[str, int] = field(default_factory=dict)
     cooled: dict[str, float] = field(default_factory=dict)  # id -> seconds left
     at_limit: set[str] = field(default_factory=set)  # usage_reads buckets that are full
+    counts: dict[str, int] = field(default_factory=dict)  # usage_reads bucket -> entries in its last window
     degraded: bool = False
     store_unavailable: bool = False  # denied only because the shared store is down and limits fail closed
     spent: int | None = None  # micro-dollars the key spent so far (when it has credits)

@@ -69,6 +69,11 @@ def credential_bucket(credential: str, bucket: str) -> str:
     return f"kl:{credential}:{bucket}"
 
 
+def outcome_bucket(credential: str, ok: bool) -> str:
+    """A provider credential's recent successes or failures (``smart_round_robin``)."""
+    return f"sr:{credential}:{'ok' if ok else 'fail'}"
+
+
 def rotation_counter(key_id: str, model: str) -> str:
     """The channel rotation counter of one gateway key and model (round robin, weighted round robin)."""
     return f"rr:{key_id}:{model}"

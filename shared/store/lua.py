@@ -123,7 +123,7 @@ for i = 1, nU do
   local limit, span = tonumber(ARGV[a]), tonumber(ARGV[a + 1]) * 1000000
   a = a + 2
   redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - span))
-  if redis.call('ZCARD', key) >= limit then out[#out + 1] = 1 else out[#out + 1] = 0 end
+  out[#out + 1] = redis.call('ZCARD', key)
 end
 if credits then out[#out + 1] = spent end
 return out
@@ -249,9 +249,10 @@ class ScriptStore:
             if reply[i] > 0:
                 result.cooled[cid] = reply[i] / 1000
             i += 1
-        for bucket, _ in reads:
-            if reply[i]:
+        for bucket, w in reads:
+            if reply[i] >= w.limit:
                 result.at_limit.add(bucket)
+            result.counts[bucket] = reply[i]
             i += 1
         if spend is not None:
             result.spent = reply[i]

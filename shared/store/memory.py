@@ -77,7 +77,8 @@ class MemoryStore:
                     del self._cooldowns[cid]
         for check in request.usage_reads:
             for w in check.windows:
-                if len(self._log(check.bucket, w.seconds, now)) >= w.limit:
+                count = result.counts[check.bucket] = len(self._log(check.bucket, w.seconds, now))
+                if count >= w.limit:
                     result.at_limit.add(check.bucket)
         return result
 
