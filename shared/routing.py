@@ -101,6 +101,7 @@ class Provider:
     adapter: BaseAdapter
     key_rate_limit_cooldown: float | None = None  # api_key_rate_limit_cooldown_period: a key's rest after a 429
     key_quota_cooldown: float | None = None  # api_key_quota_cooldown_period: a key's rest once out of quota
+    proxy: str | None = None  # the provider's proxy URL, else the global one; None: direct
 
     def mask(self, text: str) -> str:
         """Remove every secret of this provider's credentials from ``text``."""
@@ -241,6 +242,7 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
             adapter=adapter,
             key_rate_limit_cooldown=p.preferences.api_key_rate_limit_cooldown_period,
             key_quota_cooldown=p.preferences.api_key_quota_cooldown_period,
+            proxy=p.preferences.proxy or prefs.proxy,
         )
         providers[p.provider] = provider
         by_provider[p.provider] = []

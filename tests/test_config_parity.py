@@ -447,3 +447,50 @@ def test_smart_round_robin_is_accepted_as_a_channel_algorithm_like_weighted_roun
     for _ in range(3):
         ask(gw.client("sk-user"))
     assert (len(a.requests), len(b.requests)) == (2, 1)
+
+
+# -- proxy: http and socks5, global and per provider ----------------------------------------------------
+
+
+@pytest.fixture
+def socks5():
+    from tests.fakes.socks5 import Socks5Proxy
+
+    proxy = Socks5Proxy(username="user", password="secret").start()
+    yield proxy
+    proxy.stop()
+
+
+def test_a_provider_socks5_proxy_carries_its_calls_and_others_go_direct(fake_factory, gateway_factory, socks5):
+    a, b = fake_factory("a"), fake_factory("b", models=("o3",))
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"], preferences={"proxy": socks5.url}),
+                                provider("b", b, api=KEY, models=["o3"])))
+    assert ask(gw.client()).choices[0].message.content == "a says: hi"
+    assert socks5.connects == [("127.0.0.1", int(a.url.rsplit(":", 1)[1]))]
+    assert ask(gw.client(), model="o3").choices[0].message.content == "b says: hi"
+    assert len(socks5.connects) == 1  # b has no proxy
+
+
+def test_the_global_http_proxy_is_used_unless_the_provider_sets_its_own(fake_factory, gateway_factory, socks5):
+    from tests.fakes.socks5 import HttpProxy
+
+    proxy = HttpProxy().start()
+    try:
+        a, b = fake_factory("a"), fake_factory("b", models=("o3",))
+        gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"]),
+                                    provider("b", b, api=KEY, models=["o3"], preferences={"proxy": socks5.url}),
+                                    proxy=proxy.url))
+        assert ask(gw.client()).choices[0].message.content == "a says: hi"
+        assert proxy.urls == [a.url + "/v1/chat/completions"]
+        assert ask(gw.client(), model="o3").choices[0].message.content == "b says: hi"
+        assert len(socks5.connects) == 1 and len(proxy.urls) == 1
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.parametrize("url", ["ftp://host:21", "socks5://", "host:1080", "http://host:port"])
+def test_bad_proxy_urls_are_config_errors(url):
+    from shared.config.load import ConfigError, parse_config_text
+
+    with pytest.raises(ConfigError, match="proxy"):
+        parse_config_text(json.dumps({"preferences": {"proxy": url}}), "api.yaml")

@@ -39,6 +39,26 @@ def _limits(value: Any, tokens_per_request: bool = False) -> LimitSpec:
     return parse_limits(value, tokens_per_request)
 
 
+PROXY_SCHEMES = ("http", "https", "socks4", "socks5", "socks5h")
+
+
+def _proxy(value: Any) -> str | None:
+    """A proxy URL such as ``socks5://user:pass@host:1080`` or ``http://host:3128``; empty means none."""
+    if value is None or value == "":
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(str(value)) if isinstance(value, str) else None
+    if parts is None or parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
+        raise ValueError(f"expected a proxy URL such as socks5://user:password@host:1080 or http://host:3128 "
+                         f"(schemes: {', '.join(PROXY_SCHEMES)})")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError("the proxy URL's port must be a number") from None
+    return str(value)
+
+
 def _timeouts(value: Any) -> dict[str, float]:
     if value is None:
         return {}
@@ -95,6 +115,12 @@ class ProviderPreferences(_RequestFilters):
     cooldown_period: float | None = Field(default=None, ge=0)
     headers: dict[str, str] = Field(default_factory=dict)
     post_body_parameter_overrides: dict[str, Any] = Field(default_factory=dict)
+    proxy: str | None = None  # this provider's upstream calls go through it (wins over the global proxy)
+
+    @field_validator("proxy", mode="before")
+    @classmethod
+    def _proxy_url(cls, value: Any) -> str | None:
+        return _proxy(value)
 
     @field_validator("api_key_rate_limit", mode="before")
     @classmethod
@@ -246,6 +272,12 @@ class GlobalPreferences(_Strict):
     error_triggers: list[str] = Field(default_factory=list)
     rate_limit_fail_closed: bool = False
     model_price: Any = Field(default_factory=dict)  # {model_prefix: "in,out", default: "in,out"}: dollars per million tokens
+    proxy: str | None = None  # every provider's upstream calls go through it, unless the provider sets its own
+
+    @field_validator("proxy", mode="before")
+    @classmethod
+    def _proxy_url(cls, value: Any) -> str | None:
+        return _proxy(value)
 
     @field_validator("model_price", mode="before")
     @classmethod

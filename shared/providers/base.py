@@ -51,6 +51,7 @@ class OutboundRequest:
     url: str
     headers: dict[str, str]
     content: bytes
+    proxy: str | None = None  # the provider's ``proxy`` (http, https, socks4, socks5, socks5h URL)
 
 
 @dataclass
@@ -176,7 +177,8 @@ class BaseAdapter:
             original = None
         content = original if original is not None else dumps(payload)
         headers = merge_headers(request.headers, channel.provider.headers)
-        return await self.finalize(OutboundRequest(request.method, request.url, headers, content), channel, credential)
+        return await self.finalize(OutboundRequest(request.method, request.url, headers, content, channel.provider.proxy),
+                                   channel, credential)
 
     async def finalize(self, request: OutboundRequest, channel: Channel, credential: Credential | None) -> OutboundRequest:
         """Last step before sending, on the exact bytes: sign, add a token. Nothing by default."""
@@ -186,7 +188,7 @@ class BaseAdapter:
         """Send the request on the instance's shared HTTP client; the response comes back unread."""
         from ..http_client import send
 
-        return await send(request.method, request.url, request.headers, request.content, timeout)
+        return await send(request.method, request.url, request.headers, request.content, timeout, request.proxy)
 
     def models_request(self, provider: Provider, credential: Credential | None) -> UpstreamRequest | None:
         """``GET …/models`` for providers listed without ``model`` (fetched once per config version);
