@@ -39,6 +39,7 @@ log = logging.getLogger("gateway")
 JSON = "application/json"
 SSE = "text/event-stream; charset=utf-8"
 STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+KEEPALIVE = b": keepalive\n\n"  # an SSE comment: clients ignore it, proxies see bytes moving
 CREDITS_HEADER = "x-gateway-credits-remaining"  # dollars left of the key's credits, before this request's cost
 
 
@@ -155,6 +156,11 @@ class Dispatcher:
                 await moderate(self, policy, body)
             call.ctx = op.context(model, body)
             call.deadline = started + self.table.request_timeout  # each attempt also has its own model_timeout
+            if call.stream:
+                intervals = [c.channel.keepalive for c in candidates if c.channel.keepalive]
+                if intervals:
+                    return Answer(200, {**call.headers, **STREAM_HEADERS}, SSE,
+                                  stream=self._kept_alive(call, candidates, result, min(intervals)))
             return await self._try_channels(call, candidates, result)
         except GatewayError as exc:
             exc.headers = {**call.headers, **exc.headers, "server-timing": call.server_timing()}
@@ -292,6 +298,31 @@ class Dispatcher:
             return Answer(200, headers, JSON, body=parsed.body, after=after, usage=parsed.usage)
         return Answer(200, {**headers, **STREAM_HEADERS}, SSE,
                       stream=self._relay(call, first, chunks, translator, response, provider.mask))
+
+    async def _kept_alive(self, call: Call, candidates: tuple[Candidate, ...], result: AdmitResult,
+                          interval: float) -> AsyncIterator[bytes]:
+        """``keepalive_interval``: the stream starts at once and carries an SSE comment every ``interval``
+        seconds while the channels are tried (failover still works: comments are not content); then
+        the answer's events, or the protocol's error event if every channel failed."""
+        task = asyncio.ensure_future(self._try_channels(call, candidates, result))
+        try:
+            while not task.done():
+                done, _ = await asyncio.wait({task}, timeout=interval)
+                if not done:
+                    yield KEEPALIVE
+            try:
+                answer = task.result()
+            except GatewayError as exc:
+                await self._record(call, None, ok=False)
+                for event in call.op.stream_end(exc):
+                    yield event
+                return
+        finally:
+            if not task.done():  # the client left while the channels were tried
+                task.cancel()
+        if answer.stream is not None:
+            async for chunk in answer.stream:
+                yield chunk
 
     async def _first_events(self, translator: StreamTranslator, chunks: AsyncIterator[bytes]) -> list[bytes]:
         """Read until the translator produced its first event (or reported an error)."""

@@ -122,6 +122,7 @@ class Channel:
     key_limits: Mapping[str, LimitCheck]  # credential id -> its api_key_rate_limit bucket for this model
     filter: ChannelFilter | None = None  # the provider's request filters (shared/filters.py), None when it has none
     implied: Mapping[str, Any] = field(default_factory=dict)  # request fields the alias implies (shared/model_names.py)
+    keepalive: float | None = None  # keepalive_interval: seconds between SSE comments while a stream waits for its first event
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,8 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                 or model_timeout(prefs.model_timeout, alias, upstream)
                 or settings.timeout
             )
+            keepalive = (model_timeout(p.preferences.keepalive_interval, alias, upstream)
+                         or model_timeout(prefs.keepalive_interval, alias, upstream))
             overrides, removes = _provider_overrides(p, alias, upstream, all_names)
             key_limits = {}
             channel_filter = request_filter
@@ -278,6 +281,7 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                 key_limits=key_limits,
                 filter=channel_filter,
                 implied=adapter.implied_fields(alias, upstream),
+                keepalive=keepalive if keepalive and keepalive < timeout else None,  # uni-api ignores one not under the timeout
             )
             channels[f"{p.provider}\x00{alias}"] = channel
             by_alias.setdefault(alias, []).append(channel)

@@ -494,3 +494,48 @@ def test_bad_proxy_urls_are_config_errors(url):
 
     with pytest.raises(ConfigError, match="proxy"):
         parse_config_text(json.dumps({"preferences": {"proxy": url}}), "api.yaml")
+
+
+# -- keepalive_interval: SSE comments while a stream waits for its first event ---------------------------
+
+
+def raw_stream(gw, model: str = "gpt-4o") -> list[str]:
+    with httpx.stream("POST", gw.url + "/v1/chat/completions", headers={"authorization": "Bearer " + USER},
+                      json={"model": model, "messages": MSG, "stream": True}, timeout=10) as r:
+        assert r.status_code == 200
+        return [line for line in r.iter_lines() if line]
+
+
+def test_keepalive_interval_sends_comments_until_the_first_event(fake_factory, gateway_factory):
+    a = fake_factory("a")
+    a.default = Reply(stall=1.0)
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"], preferences={"keepalive_interval": {"gpt-4o": 0.3}})))
+    lines = raw_stream(gw)
+    first_data = next(i for i, line in enumerate(lines) if line.startswith("data:"))
+    assert 2 <= lines[:first_data].count(": keepalive") <= 4 and first_data == lines.count(": keepalive")
+    assert lines[-1] == "data: [DONE]"
+    text = "".join(c.choices[0].delta.content or "" for c in ask(gw.client(), stream=True) if c.choices)
+    assert text == "a says: hi"  # SDKs skip the comments
+
+
+def test_keepalive_keeps_failover_and_reports_a_total_failure_in_the_stream(fake_factory, gateway_factory):
+    a, b = fake_factory("a"), fake_factory("b")
+    a.then(Reply(status=500, stall=0.5))
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"]), provider("b", b, api=KEY, models=["gpt-4o"]),
+                                keepalive_interval={"default": 0.2}))
+    lines = raw_stream(gw)
+    assert ": keepalive" in lines and any("chatcmpl-b" in line for line in lines)
+    a.then(Reply(status=500)), b.then(Reply(status=500))
+    lines = raw_stream(gw)
+    assert '"error"' in lines[-2] and lines[-1] == "data: [DONE]"
+
+
+def test_keepalive_not_under_the_timeout_is_ignored_and_no_setting_means_no_comments(fake_factory, gateway_factory):
+    a = fake_factory("a")
+    a.default = Reply(stall=0.5)
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"], preferences={"keepalive_interval": 0.1}),
+                                model_timeout={"default": 5}))
+    assert ": keepalive" in raw_stream(gw)
+    slow_keepalive = {"keepalive_interval": 9, "model_timeout": {"default": 5}}
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"], preferences=slow_keepalive)))
+    assert ": keepalive" not in raw_stream(gw)

@@ -116,6 +116,12 @@ class ProviderPreferences(_RequestFilters):
     headers: dict[str, str] = Field(default_factory=dict)
     post_body_parameter_overrides: dict[str, Any] = Field(default_factory=dict)
     proxy: str | None = None  # this provider's upstream calls go through it (wins over the global proxy)
+    keepalive_interval: Any = None  # {model_prefix: seconds, default: seconds}: SSE comments while a stream waits
+
+    @field_validator("keepalive_interval", mode="before")
+    @classmethod
+    def _keepalive(cls, value: Any) -> dict[str, float]:
+        return _timeouts({"default": value} if isinstance(value, (int, float)) and not isinstance(value, bool) else value)
 
     @field_validator("proxy", mode="before")
     @classmethod
@@ -273,6 +279,12 @@ class GlobalPreferences(_Strict):
     rate_limit_fail_closed: bool = False
     model_price: Any = Field(default_factory=dict)  # {model_prefix: "in,out", default: "in,out"}: dollars per million tokens
     proxy: str | None = None  # every provider's upstream calls go through it, unless the provider sets its own
+    keepalive_interval: Any = None  # {model_prefix: seconds, default: seconds}: SSE comments while a stream waits
+
+    @field_validator("keepalive_interval", mode="before")
+    @classmethod
+    def _keepalive(cls, value: Any) -> dict[str, float]:
+        return _timeouts({"default": value} if isinstance(value, (int, float)) and not isinstance(value, bool) else value)
 
     @field_validator("proxy", mode="before")
     @classmethod
