@@ -55,7 +55,12 @@ def get_client(proxy: str | None = None) -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     if proxy is not None:
         built = _proxied.get(loop, {}).get(proxy)
-        return built[0] if built is not None else _build(proxy)
+        if built is not None:
+            return built[0]
+        try:
+            return _build(proxy)
+        except ValueError:  # e.g. a port that is not a number: a failed connection of that provider, not a crash
+            raise ConnectionError("the provider's proxy URL cannot be used") from None
     client = _clients.get(loop)
     if client is None:
         client = _clients[loop] = _build()

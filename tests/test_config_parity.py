@@ -488,7 +488,7 @@ def test_the_global_http_proxy_is_used_unless_the_provider_sets_its_own(fake_fac
         proxy.stop()
 
 
-@pytest.mark.parametrize("url", ["ftp://host:21", "socks5://", "host:1080", "http://host:port"])
+@pytest.mark.parametrize("url", ["ftp://host:21", "socks5://", "host:1080", "socks5://user@"])
 def test_bad_proxy_urls_are_config_errors(url):
     from shared.config.load import ConfigError, parse_config_text
 
@@ -539,3 +539,12 @@ def test_keepalive_not_under_the_timeout_is_ignored_and_no_setting_means_no_comm
     slow_keepalive = {"keepalive_interval": 9, "model_timeout": {"default": 5}}
     gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"], preferences=slow_keepalive)))
     assert ": keepalive" not in raw_stream(gw)
+
+
+def test_a_proxy_url_that_cannot_be_used_is_a_connection_failure_of_that_provider(fake_factory, gateway_factory):
+    a, b = fake_factory("a"), fake_factory("b")
+    placeholder = {"proxy": "socks5://[username]:[password]@[ip]:[port]"}  # uni-api's README placeholder loads
+    gw = gateway_factory(config(provider("a", a, api=KEY, models=["gpt-4o"], preferences=placeholder),
+                                provider("b", b, api=KEY, models=["gpt-4o"])))
+    raw = gw.client().chat.completions.with_raw_response.create(model="gpt-4o", messages=MSG)
+    assert raw.headers["x-gateway-provider"] == "b" and a.requests == []

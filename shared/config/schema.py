@@ -46,16 +46,12 @@ def _proxy(value: Any) -> str | None:
     """A proxy URL such as ``socks5://user:pass@host:1080`` or ``http://host:3128``; empty means none."""
     if value is None or value == "":
         return None
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(str(value)) if isinstance(value, str) else None
-    if parts is None or parts.scheme.lower() not in PROXY_SCHEMES or not parts.hostname:
+    # Only the scheme and a host part are checked: uni-api's README placeholder
+    # (socks5://[username]:[password]@[ip]:[port]) must load; such a URL fails as a connection error.
+    scheme, _, rest = str(value).partition("://") if isinstance(value, str) else ("", "", "")
+    if scheme.lower() not in PROXY_SCHEMES or not rest.split("/", 1)[0].rpartition("@")[2]:
         raise ValueError(f"expected a proxy URL such as socks5://user:password@host:1080 or http://host:3128 "
                          f"(schemes: {', '.join(PROXY_SCHEMES)})")
-    try:
-        parts.port  # noqa: B018 - raises on a port that is not a number
-    except ValueError:
-        raise ValueError("the proxy URL's port must be a number") from None
     return str(value)
 
 
