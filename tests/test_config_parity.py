@@ -548,3 +548,22 @@ def test_a_proxy_url_that_cannot_be_used_is_a_connection_failure_of_that_provide
                                 provider("b", b, api=KEY, models=["gpt-4o"])))
     raw = gw.client().chat.completions.with_raw_response.create(model="gpt-4o", messages=MSG)
     assert raw.headers["x-gateway-provider"] == "b" and a.requests == []
+
+
+# -- the azure-databricks engine ------------------------------------------------------------------------
+
+
+def test_azure_databricks_calls_the_serving_endpoint_with_basic_token_auth(fake_factory, gateway_factory):
+    import base64
+
+    from shared.config.schema import ProviderConfig
+    from shared.providers import detect_engine
+
+    assert detect_engine(ProviderConfig(provider="databricks", base_url="https://adb-1.2.azuredatabricks.net")) == "azure-databricks"
+    fake = fake_factory("db", keys=("",))  # the fake reads Bearer keys only: Basic arrives as no key
+    gw = gateway_factory(config(provider("databricks", fake, path="/", api="dapi-123", engine="azure-databricks",
+                                         models=[{"databricks-claude-sonnet-4": "claude-sonnet-4"}])))
+    assert ask(gw.client(), model="claude-sonnet-4").choices[0].message.content == "db says: hi"
+    sent = fake.requests[0]
+    assert sent["path"] == "/serving-endpoints/databricks-claude-sonnet-4/invocations"
+    assert sent["headers"]["authorization"] == "Basic " + base64.b64encode(b"token:dapi-123").decode()
