@@ -567,3 +567,31 @@ def test_azure_databricks_calls_the_serving_endpoint_with_basic_token_auth(fake_
     sent = fake.requests[0]
     assert sent["path"] == "/serving-endpoints/databricks-claude-sonnet-4/invocations"
     assert sent["headers"]["authorization"] == "Basic " + base64.b64encode(b"token:dapi-123").decode()
+
+
+# -- Vertex AI express mode: API keys, each paired with a project id --------------------------------------
+
+
+def test_vertex_express_pairs_keys_with_projects_and_rotates_them(fake_factory, gateway_factory):
+    from tests.fakes.gemini_fake import FakeGoogle
+
+    fake = fake_factory(kind=FakeGoogle, keys=("AQ.key-1", "AQ.key-2"))
+    gw = gateway_factory(config(provider("vertex-express", fake, path="/", api=["AQ.key-1", "AQ.key-2"], project_id=["p-1", "p-2"],
+                                         engine="vertex", models=["gemini-2.5-flash"])))
+    for _ in range(2):
+        assert ask(gw.client(), model="gemini-2.5-flash").choices[0].message.content.startswith("gemini says")
+    assert [r["path"] for r in fake.requests] == ["/v1/publishers/google/models/gemini-2.5-flash:generateContent"] * 2
+    assert sorted(r["key"] for r in fake.requests) == ["AQ.key-1", "AQ.key-2"]
+    assert "authorization" not in fake.requests[0]["headers"]  # no service-account token
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"api": ["k1", "k2"], "project_id": ["p-1"]}, "2 keys but 1 project ids"),
+    ({"project_id": ["p-1", "p-2"], "client_email": "a@b", "private_key": "x"}, "a list of project ids is for Vertex AI express"),
+])
+def test_vertex_express_config_errors(fields, message):
+    from shared.config.load import ConfigError, parse_config_text
+
+    entry = {"provider": "v", "base_url": "https://aiplatform.googleapis.com/", "model": ["gemini-2.5-flash"], **fields}
+    with pytest.raises(ConfigError, match=message):
+        parse_config_text(json.dumps({"providers": [entry]}), "api.yaml")

@@ -142,7 +142,7 @@ class ProviderConfig(_RequestFilters):
     model: Any = None
     tools: bool = True
     engine: str | None = None
-    project_id: str | None = None
+    project_id: Any = None  # a project id; Vertex AI express mode: a list, one project per key of ``api``
     private_key: str | None = None
     client_email: str | None = None
     region: str | None = None
@@ -184,6 +184,15 @@ class ProviderConfig(_RequestFilters):
             else:
                 raise ValueError(f"entry {i}: expected a model name or a one-entry {{upstream_name: alias}} map")
         return tuple(out)
+
+    @field_validator("project_id", mode="before")
+    @classmethod
+    def _project(cls, value: Any) -> str | tuple[str, ...] | None:
+        if value is None or (isinstance(value, str) and value):
+            return value
+        if isinstance(value, list) and value and all(isinstance(p, str) and p for p in value):
+            return tuple(value)
+        raise ValueError("expected a project id, or a list of project ids (one per key of 'api', Vertex AI express mode)")
 
     @field_validator("engine", mode="before")
     @classmethod
