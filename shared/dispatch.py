@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from . import filters
 from .credentials import Credential
 from .errors import GatewayError
 from .failures import (
@@ -41,6 +42,7 @@ from .failures import (
     describe,
     failure_marks,
     final_error,
+    is_quota,
     stream_error,
 )
 from .http_client import body_chunks, read_body, transport_failure
@@ -48,7 +50,7 @@ from .logs import Attempt, RequestLog
 from .operations import Operation, serves
 from .providers.base import CHAT, StreamContext, StreamTranslator, UpstreamError
 from .routing import Candidate, Channel, KeyPolicy, RoutingTable
-from .scheduling import admission, key_order, order_channels
+from .scheduling import admission, key_order, order_channels, outcome_checks
 from .sse import event_limit
 from .store import AdmitResult, LimitCheck, Store, Usage
 
@@ -59,6 +61,8 @@ SSE = "text/event-stream; charset=utf-8"
 STREAM_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 ERROR_BODY_BYTES = 64 * 1024  # an upstream error body is read up to this size (the status already says it failed)
 MAX_TOKENS = 10**9  # a reported token count above this is not believed (it would only poison the usage counters)
+KEEPALIVE = b": keepalive\n\n"  # an SSE comment: clients ignore it, proxies see bytes moving
+CREDITS_HEADER = "x-gateway-credits-remaining"  # dollars left of the key's credits, before this request's cost
 
 
 @dataclass
@@ -99,6 +103,7 @@ class Call:
     uses: list[LimitCheck] = field(default_factory=list)  # credentials used (for api_key_rate_limit)
     count: int = 0
     trace: RequestLog = field(default_factory=lambda: RequestLog("", "", ""))
+    refused: dict[str, str] = field(default_factory=dict)  # channel id -> why its provider's filters refuse it
 
     def server_timing(self) -> str:
         now = time.perf_counter()
@@ -152,6 +157,8 @@ class Dispatcher:
             raise self.unknown_model(model, op, candidates)
         call = Call(op, policy, model, body, raw, started, stream=op.wants_stream(body), counted=counted,
                     trace=trace if trace is not None else RequestLog("", "", op.endpoint))
+        if self.table.filtered:
+            self._filter(call, candidates)
         t = time.perf_counter()
         request = admission(policy, model, candidates, self.table.global_limits if counted else None, self.table.fail_closed,
                             op.endpoint, counted)
@@ -160,6 +167,8 @@ class Dispatcher:
         call.headers = ratelimit_headers(result)
         if result.degraded:
             call.headers["x-gateway-store"] = "degraded"
+        if result.spent is not None and policy.spend is not None:
+            call.headers[CREDITS_HEADER] = f"{max(0, policy.spend.credits - result.spent) / 1_000_000:.6f}"
         if not result.allowed:
             self._refuse(call, result)
         try:
@@ -168,7 +177,12 @@ class Dispatcher:
 
                 await moderate(self, policy, body)
             call.ctx = op.context(model, body)
-            call.deadline = started + max(c.channel.timeout for c in candidates)
+            call.deadline = started + self.table.request_timeout  # each attempt also has its own model_timeout
+            if call.stream:
+                intervals = [c.channel.keepalive for c in candidates if c.channel.keepalive]
+                if intervals:
+                    return Answer(200, {**call.headers, **STREAM_HEADERS}, SSE,
+                                  stream=self._kept_alive(call, candidates, result, min(intervals)))
             return await self._try_channels(call, candidates, result)
         except GatewayError as exc:
             exc.headers = {**call.headers, **exc.headers, "server-timing": call.server_timing()}
@@ -176,7 +190,31 @@ class Dispatcher:
             raise
 
     @staticmethod
+    def _filter(call: Call, candidates: tuple[Candidate, ...]) -> None:
+        """Note the candidates whose provider's request filters refuse this request; when that is
+        every one, the request is refused before the store or any upstream is called."""
+        op, path = call.op, call.trace.path
+        if not path.startswith("/"):  # the gateway's own call (moderation): the endpoint's own path
+            path = "/chat/completions" if op.endpoint == CHAT else "/" + op.endpoint
+        request = filters.Request(filters.endpoint_key(path), call.model, call.body,
+                                  len(call.raw) if call.raw is not None else None, filters.request_type(path, call.body),
+                                  filters.estimate_tokens(call.body))
+        for cand in candidates:
+            channel = cand.channel
+            reason = channel.filter.refuses(request, channel.upstream_model) if channel.filter is not None else None
+            if reason is not None:
+                call.refused[channel.id] = reason
+        if len(call.refused) == len(candidates):
+            reasons = "; ".join(dict.fromkeys(call.refused.values()))
+            too_big = all("max_request_body_bytes" in r or "/tpr" in r for r in call.refused.values())
+            raise GatewayError(413 if too_big else 400, f"no provider of the model '{call.model}' accepts this request: {reasons}",
+                               code="request_too_large" if too_big else "no_provider_accepts_request")
+
+    @staticmethod
     def _refuse(call: Call, result: AdmitResult) -> None:
+        if result.credits_exhausted:
+            raise GatewayError(402, "this API key has used up its credits; ask the gateway's operator for more",
+                               type="insufficient_quota", code="insufficient_quota", headers=call.headers)
         wait = max(1, math.ceil(result.retry_after))
         headers = {**call.headers, "retry-after": str(wait)}
         if result.store_unavailable:
@@ -189,6 +227,8 @@ class Dispatcher:
         credential failure) until one answers, the attempt cap or the time budget is reached."""
         no_channel_reason = None
         for channel in order_channels(call.policy, call.model, candidates, result):
+            if call.refused and channel.id in call.refused:
+                continue
             credentials = list(key_order(channel, result))
             if not credentials:
                 no_channel_reason = "every provider key of the candidate channels is at its api_key_rate_limit or cooling down"
@@ -200,6 +240,8 @@ class Dispatcher:
                 began = time.perf_counter()
                 outcome = await self._attempt(call, channel, credential)
                 ms = (time.perf_counter() - began) * 1000
+                if credential is not None and channel.provider.key_schedule == "smart_round_robin":
+                    call.uses.append(outcome_checks(credential.id)[0 if isinstance(outcome, Answer) else 1])
                 if isinstance(outcome, Answer):
                     call.trace.attempts.append(Attempt(channel.provider.name, channel.upstream_model, outcome.status, ms))
                     return outcome
@@ -263,8 +305,10 @@ class Dispatcher:
             await self._close(response)
             if err.status in CLIENT_ERRORS:
                 raise client_error(err, channel) from None
-            return attempt_failed(channel, err.status, f"HTTP {err.status}: {err.message}", err.retry_after,
-                                  limits.max_retry_after, reason=describe(err, channel))
+            failure = attempt_failed(channel, err.status, f"HTTP {err.status}: {err.message}", err.retry_after,
+                                     limits.max_retry_after, reason=describe(err, channel))
+            failure.quota = is_quota(err)
+            return failure
         except TimeoutError:
             await self._close(response)
             return attempt_failed(channel, 504, f"timed out after {timeout:.1f}s")
@@ -290,6 +334,31 @@ class Dispatcher:
             return Answer(200, headers, relayed or JSON, body=parsed.body, after=after, usage=parsed.usage)
         return Answer(200, {**headers, **STREAM_HEADERS}, relayed or SSE,
                       stream=self._relay(call, first, chunks, translator, response, channel))
+
+    async def _kept_alive(self, call: Call, candidates: tuple[Candidate, ...], result: AdmitResult,
+                          interval: float) -> AsyncIterator[bytes]:
+        """``keepalive_interval``: the stream starts at once and carries an SSE comment every ``interval``
+        seconds while the channels are tried (failover still works: comments are not content); then
+        the answer's events, or the protocol's error event if every channel failed."""
+        task = asyncio.ensure_future(self._try_channels(call, candidates, result))
+        try:
+            while not task.done():
+                done, _ = await asyncio.wait({task}, timeout=interval)
+                if not done:
+                    yield KEEPALIVE
+            try:
+                answer = task.result()
+            except GatewayError as exc:
+                await self._record(call, None, ok=False)
+                for event in call.op.stream_end(exc):
+                    yield event
+                return
+        finally:
+            if not task.done():  # the client left while the channels were tried
+                task.cancel()
+        if answer.stream is not None:
+            async for chunk in answer.stream:
+                yield chunk
 
     async def _first_events(self, translator: StreamTranslator, chunks: AsyncIterator[bytes]) -> list[bytes]:
         """Read until the translator produced its first event (or reported an error)."""
@@ -377,9 +446,15 @@ class Dispatcher:
     async def _record(self, call: Call, usage: dict[str, Any] | None, ok: bool) -> None:
         """One call after the answer: credential uses (for their limits) and token usage."""
         record = None
-        if ok and call.counted and not self.table.disable_usage:
+        spend = call.policy.spend
+        if ok and call.counted and (spend is not None or not self.table.disable_usage):
             usage = usage if isinstance(usage, dict) else {}
-            record = Usage(call.policy.key_id, call.model, tokens(usage.get("prompt_tokens")), tokens(usage.get("completion_tokens")))
+            prompt, completion = tokens(usage.get("prompt_tokens")), tokens(usage.get("completion_tokens"))
+            record = Usage(call.policy.key_id, call.model, prompt, completion)
+            if spend is not None:  # $ per million tokens x tokens = micro-dollars
+                price_in, price_out = self.table.price(call.model)
+                cost = math.ceil(prompt * price_in + completion * price_out)
+                record = Usage(record.key_id, record.model, prompt, completion, spend.counter, cost)
         if record is None and not call.uses:
             return
         try:

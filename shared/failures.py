@@ -45,6 +45,20 @@ class Failure:
     status: int  # upstream status, or 504 for timeouts, 502 for connection errors
     retry_after: float | None = None
     detail: str = ""  # for the log: the upstream's own words, keys masked (never sent to the client)
+    quota: bool = False  # the upstream said the key is out of quota (is_quota)
+
+
+# What upstreams say when a key is out of quota or credit (not merely told to slow down).
+QUOTA_SIGNS = ("insufficient_quota", "billing_hard_limit_reached", "quota exceeded", "exceeded your current quota",
+               "usage limit", "out of credits", "payment required", "resource_exhausted", "resource has been exhausted")
+
+
+def is_quota(err: UpstreamError) -> bool:
+    """A 402, or a 403/429 whose code or message says the key's quota or credit is used up."""
+    if err.status == 402:
+        return True
+    text = f"{err.code or ''} {err.message}".lower()
+    return err.status in (403, 429) and any(sign in text for sign in QUOTA_SIGNS)
 
 
 class Parking:
@@ -92,10 +106,13 @@ def failure_marks(failure: Failure, key_id: str | None, n_candidates: int,
     """
     provider = failure.channel.provider
     if failure.status in KEY_ERRORS and key_id is not None:
-        if failure.status in REJECTED:
+        if failure.quota and provider.key_quota_cooldown:  # out of quota: rests for api_key_quota_cooldown_period
+            marks = [(key_id, max(provider.key_quota_cooldown, failure.retry_after or 0.0))]
+        elif failure.status in REJECTED:
             marks = [(parked_id(key_id), (parking or Parking()).next(key_id, provider.key_cooldown))]
         else:
-            seconds = max(provider.key_cooldown, clamp_wait(failure.retry_after, RETRY_AFTER_CEILING) or 0.0)
+            rest = provider.key_cooldown if provider.key_rate_limit_cooldown is None else provider.key_rate_limit_cooldown
+            seconds = max(rest, clamp_wait(failure.retry_after, RETRY_AFTER_CEILING) or 0.0)
             marks = [(key_id, seconds)] if 0 < seconds < math.inf else []
         if len(provider.credentials) > 1:
             return marks, True

@@ -115,7 +115,7 @@ class Gateway:
                 if request is None:
                     return provider.name, []
                 headers = merge_headers(request.headers, provider.headers)
-                response = await asyncio.wait_for(get_client().get(request.url, headers=headers), DISCOVERY_TIMEOUT)
+                response = await asyncio.wait_for(get_client(provider.proxy).get(request.url, headers=headers), DISCOVERY_TIMEOUT)
                 models = adapter.parse_models(response.json()) if response.status_code == 200 else []
                 if not models:
                     log.warning("provider %s: no models listed by its /models endpoint (HTTP %s)", provider.name, response.status_code)

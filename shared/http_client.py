@@ -39,34 +39,55 @@ log = logging.getLogger("gateway")
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 _transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncBaseTransport] = weakref.WeakKeyDictionary()
+# A provider's ``proxy``: one client per (loop, proxy URL), built on first use; the direct client above is untouched.
+_proxied: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, tuple[httpx.AsyncClient, httpx.AsyncBaseTransport]]] = (
+    weakref.WeakKeyDictionary())
 
 
-def _build() -> httpx.AsyncClient:
+def _build(proxy: str | None = None) -> httpx.AsyncClient:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # httpx logs every request at INFO: not on our hot path
     import aiohttp
     import httpx
     from httpx_aiohttp import AiohttpTransport
 
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30),
-        auto_decompress=False,
-    )
+    if proxy is not None and proxy.split(":", 1)[0].lower().startswith("socks"):
+        from aiohttp_socks import ProxyConnector  # socks4/socks5/socks5h: aiohttp speaks only http proxies itself
+
+        connector: aiohttp.TCPConnector = ProxyConnector.from_url(proxy, rdns=proxy.lower().startswith("socks5h"), limit=0,
+                                                                  ttl_dns_cache=300, keepalive_timeout=30)
+        session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+    else:
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30),
+                                        auto_decompress=False, proxy=proxy)
     # verify=False only skips the SSL context the transport would build and never use (30-50 ms):
     # connections are made by the session's connector, which verifies certificates (ssl=True default).
     transport = AiohttpTransport(client=session, verify=False)
-    _transports[asyncio.get_running_loop()] = transport
-    return httpx.AsyncClient(transport=transport, timeout=None)
+    client = httpx.AsyncClient(transport=transport, timeout=None)
+    if proxy is None:
+        _transports[asyncio.get_running_loop()] = transport
+    else:
+        _proxied.setdefault(asyncio.get_running_loop(), {})[proxy] = (client, transport)
+    return client
 
 
-def get_client() -> httpx.AsyncClient:
+def get_client(proxy: str | None = None) -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
+    if proxy is not None:
+        built = _proxied.get(loop, {}).get(proxy)
+        if built is not None:
+            return built[0]
+        try:
+            return _build(proxy)
+        except ValueError:  # e.g. a port that is not a number: a failed connection of that provider, not a crash
+            raise ConnectionError("the provider's proxy URL cannot be used") from None
     client = _clients.get(loop)
     if client is None:
         client = _clients[loop] = _build()
     return client
 
 
-async def send(method: str, url: str, headers: dict[str, str], content: bytes, timeout: float) -> httpx.Response:
+async def send(method: str, url: str, headers: dict[str, str], content: bytes, timeout: float,
+               proxy: str | None = None) -> httpx.Response:
     """Send one upstream request on the shared transport and return the response unread (streaming).
 
     This is httpx's API one level down: an ``httpx.Request`` handed straight to the transport, as
@@ -79,10 +100,15 @@ async def send(method: str, url: str, headers: dict[str, str], content: bytes, t
     if not any(name.lower() == "accept-encoding" for name in headers):
         headers = {**headers, "accept-encoding": ACCEPT_ENCODING}  # never br/zstd: they could not be bounded here
     loop = asyncio.get_running_loop()
-    transport = _transports.get(loop)
-    if transport is None:
-        get_client()
-        transport = _transports[loop]
+    transport: httpx.AsyncBaseTransport | None
+    if proxy is not None:
+        get_client(proxy)
+        transport = _proxied[loop][proxy][1]
+    else:
+        transport = _transports.get(loop)
+        if transport is None:
+            get_client()
+            transport = _transports[loop]
     request = httpx.Request(method, url, headers=headers, content=content,
                             extensions={"timeout": {"connect": min(timeout, 10.0), "read": timeout, "write": timeout, "pool": timeout}})
     return await transport.handle_async_request(request)
@@ -341,3 +367,5 @@ async def close_client() -> None:
     client = _clients.pop(loop, None)
     if client is not None:
         await client.aclose()
+    for proxied, _ in (_proxied.pop(loop, None) or {}).values():
+        await proxied.aclose()

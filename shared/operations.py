@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .credentials import Credential
 from .errors import GatewayError, stream_error_event
+from .model_names import CLIENT_CHOICE
 from .providers.base import CHAT, ParsedResponse, StreamContext, StreamTranslator, UpstreamRequest
 from .sse import DONE
 
@@ -88,7 +89,10 @@ class Chat:
         return bool(body.get("stream"))
 
     def body_for(self, channel: Channel, body: dict[str, Any]) -> dict[str, Any]:
-        """Upstream model name, and the tool fields dropped for a provider with ``tools: false``."""
+        """Upstream model name, and the tool fields dropped for a provider with ``tools: false``; the
+        fields the alias implies (``think`` names) unless the client chose thinking itself."""
+        if channel.implied and not any(name in body for name in CLIENT_CHOICE):
+            body = {**channel.implied, **body}
         if channel.provider.tools or not any(name in body for name in TOOL_FIELDS):
             return renamed(channel, body)
         payload = {**body, "model": channel.upstream_model}

@@ -30,8 +30,12 @@ class Window:
         return f"{self.limit}/{self.seconds}s"
 
 
-def parse_limits(text: str) -> tuple[Window, ...]:
-    """Parse ``"10/min,500/day"`` into windows; raise ``ValueError`` with a readable reason."""
+TPR = "tpr"  # "<tokens>/tpr": estimated tokens per request (provider keys only), a Window of 0 seconds
+
+
+def parse_limits(text: str, tokens_per_request: bool = False) -> tuple[Window, ...]:
+    """Parse ``"10/min,500/day"`` into windows; raise ``ValueError`` with a readable reason.
+    With ``tokens_per_request``, ``"<tokens>/tpr"`` is allowed too, as ``Window(tokens, 0)``."""
     if isinstance(text, bool) or not isinstance(text, (str, int)):
         raise ValueError("expected a string like '10/min' or '10/min,500/day'")
     windows = []
@@ -41,6 +45,9 @@ def parse_limits(text: str) -> tuple[Window, ...]:
             raise ValueError(f"{part.strip()!r} is not a limit; expected '<count>/<unit>' such as '10/min' "
                              "(units: s, min, hour, day, month, year)")
         count, multiple, unit = int(match[1]), int(match[2] or 1), match[3].lower()
+        if unit == TPR and tokens_per_request and not match[2] and count > 0:
+            windows.append(Window(count, 0))
+            continue
         if unit not in UNITS:
             raise ValueError(f"unknown unit {unit!r} in {part.strip()!r}; expected one of s, min, hour, day, month, year")
         if count <= 0 or multiple <= 0:

@@ -7,19 +7,21 @@ candidate channels. A request then costs one hash and two dict lookups, never a 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config.schema import GatewayConfig, ProviderConfig
 from .credentials import Credential, mask
+from .filters import ChannelFilter, compile_filter
 from .providers import detect_engine, get_adapter
 from .providers.base import BaseAdapter
 from .ratelimit import Window
 from .settings import Settings, UpstreamLimits
 from .store import keys as layout
-from .store.base import AdmitRequest, LimitCheck
+from .store.base import AdmitRequest, LimitCheck, SpendCheck
 from .store.keys import digest
 
 __all__ = ["Candidate", "Channel", "KeyPolicy", "Provider", "RoutingTable", "compile_routes", "detect_engine", "digest", "limits_for"]
@@ -27,6 +29,23 @@ __all__ = ["Candidate", "Channel", "KeyPolicy", "Provider", "RoutingTable", "com
 log = logging.getLogger("gateway")
 
 MAX_ATTEMPTS = 10
+DEFAULT_PRICE = (1.0, 2.0)  # uni-api's default model_price: $ per million input, output tokens
+
+
+def _spend(key_id: str, kp: Any) -> SpendCheck | None:
+    """A key's ``credits`` as a spend check; the counter is named after ``created_at`` (UTC seconds)."""
+    if kp is None or kp.credits is None:
+        return None
+    since = kp.created_at
+    if since is None:
+        start = "-"
+    else:
+        if not isinstance(since, dt.datetime):
+            since = dt.datetime(since.year, since.month, since.day, tzinfo=dt.UTC)
+        elif since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+        start = str(int(since.timestamp()))
+    return SpendCheck(layout.spend_counter(key_id, start), round(kp.credits * 1_000_000))
 
 
 def _prefix_lookup(table: Mapping[str, Any] | None, *names: str) -> tuple[str, Any] | None:
@@ -80,6 +99,9 @@ class Provider:
     cooldown_period: float
     config: ProviderConfig
     adapter: BaseAdapter
+    key_rate_limit_cooldown: float | None = None  # api_key_rate_limit_cooldown_period: a key's rest after a 429
+    key_quota_cooldown: float | None = None  # api_key_quota_cooldown_period: a key's rest once out of quota
+    proxy: str | None = None  # the provider's proxy URL, else the global one; None: direct
 
     def mask(self, text: str) -> str:
         """Remove every secret of this provider's credentials from ``text``."""
@@ -98,6 +120,9 @@ class Channel:
     overrides: Mapping[str, Any]
     removes: tuple[str, ...]
     key_limits: Mapping[str, LimitCheck]  # credential id -> its api_key_rate_limit bucket for this model
+    filter: ChannelFilter | None = None  # the provider's request filters (shared/filters.py), None when it has none
+    implied: Mapping[str, Any] = field(default_factory=dict)  # request fields the alias implies (shared/model_names.py)
+    keepalive: float | None = None  # keepalive_interval: seconds between SSE comments while a stream waits for its first event
 
 
 @dataclass(frozen=True)
@@ -117,6 +142,7 @@ class KeyPolicy:
     moderation: bool
     routes: Mapping[str, tuple[Candidate, ...]]
     models: tuple[str, ...]
+    spend: SpendCheck | None = None  # credits: the key's spend counter and cap (micro-dollars)
     _swrr: dict[str, tuple[int, ...]] = field(default_factory=dict)
     admissions: dict[tuple[str, str, bool], AdmitRequest] = field(default_factory=dict)  # built on first use (scheduling.admission)
     endpoint_routes: dict[tuple[str, str], tuple[Candidate, ...]] = field(default_factory=dict)  # (endpoint, model) -> channels serving it
@@ -151,6 +177,14 @@ class RoutingTable:
     all_models: tuple[str, ...]
     dev_keys: tuple[str, ...] = ()  # the public development keys that are active, as "VARIABLE=key"
     upstream_limits: UpstreamLimits = field(default_factory=UpstreamLimits)  # what an upstream answer may cost
+    request_timeout: float = 600.0  # seconds: every attempt of one request together (model_timeout bounds each)
+    filtered: bool = False  # some provider has request filters: the dispatcher checks them
+    model_price: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # $ per million tokens (in, out)
+
+    def price(self, model: str) -> tuple[float, float]:
+        """``model_price`` of a model: the longest prefix, else ``default``, else uni-api's 1 and 2 $/M tokens."""
+        best = _prefix_lookup(self.model_price, model)
+        return best[1] if best is not None else self.model_price.get("default", DEFAULT_PRICE)
 
 
 def _provider_overrides(
@@ -208,9 +242,13 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
             cooldown_period=prefs.cooldown_period if p.preferences.cooldown_period is None else p.preferences.cooldown_period,
             config=p,
             adapter=adapter,
+            key_rate_limit_cooldown=p.preferences.api_key_rate_limit_cooldown_period,
+            key_quota_cooldown=p.preferences.api_key_quota_cooldown_period,
+            proxy=p.preferences.proxy or prefs.proxy,
         )
         providers[p.provider] = provider
         by_provider[p.provider] = []
+        request_filter = compile_filter(p.provider, [dict(p), dict(p.preferences)])
         pairs = _model_pairs(p, discovered)
         all_names = {name for pair in pairs for name in pair}
         for upstream, alias in pairs:
@@ -219,12 +257,20 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                 or model_timeout(prefs.model_timeout, alias, upstream)
                 or settings.timeout
             )
+            keepalive = (model_timeout(p.preferences.keepalive_interval, alias, upstream)
+                         or model_timeout(prefs.keepalive_interval, alias, upstream))
             overrides, removes = _provider_overrides(p, alias, upstream, all_names)
             key_limits = {}
+            channel_filter = request_filter
             resolved = limits_for(provider.key_limit_spec, alias, upstream)
             if resolved is not None:
                 bucket, windows = resolved
-                key_limits = {c.id: LimitCheck(layout.credential_bucket(c.id, bucket), windows) for c in provider.credentials}
+                tpr = [w.limit for w in windows if w.seconds == 0]  # "<N>/tpr": a request size, not a window
+                windows = tuple(w for w in windows if w.seconds)
+                if windows:
+                    key_limits = {c.id: LimitCheck(layout.credential_bucket(c.id, bucket), windows) for c in provider.credentials}
+                if tpr:
+                    channel_filter = replace(request_filter or ChannelFilter(p.provider), max_tokens=min(tpr))
             channel = Channel(
                 id=layout.channel_id(p.provider, upstream),
                 provider=provider,
@@ -234,12 +280,24 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                 overrides=overrides,
                 removes=removes,
                 key_limits=key_limits,
+                filter=channel_filter,
+                implied=adapter.implied_fields(alias, upstream),
+                keepalive=keepalive if keepalive and keepalive < timeout else None,  # uni-api ignores one not under the timeout
             )
             channels[f"{p.provider}\x00{alias}"] = channel
             by_alias.setdefault(alias, []).append(channel)
             by_provider[p.provider].append(channel)
 
     all_models = tuple(by_alias)
+
+    key_index = {k.api: i for i, k in enumerate(config.api_keys)}
+    grouped = {j for targets in config.key_groups().values() for j in targets}
+    group_routes: dict[int, dict[str, list[Candidate]]] = {}  # routes of keys used as channel groups, built once
+
+    def group(i: int) -> dict[str, list[Candidate]]:
+        if i not in group_routes:
+            group_routes[i] = build_routes(config.api_keys[i].model)
+        return group_routes[i]
 
     def expand(rule: str) -> list[tuple[str, Channel]]:
         """Channels a single permission rule grants, as ``(alias, channel)``."""
@@ -254,10 +312,13 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                 if model == "*":
                     return [(c.alias, c) for c in by_provider[prov]]
                 return [(model, c) for c in by_provider[prov] if c.alias == model]
+            j = key_index.get(prov)
+            if j is not None and j in grouped:  # another gateway key: its channels, in its order (acyclic: schema)
+                return [(alias, c.channel) for alias, cands in group(j).items() if model in ("*", alias) for c in cands]
             # No provider of that name: the rule is a literal model name such as "anthropic/claude".
         return [(rule, c) for c in by_alias.get(rule, [])]
 
-    def policy(key_id: str, role: str, source: str, rules: tuple[tuple[str, int], ...] | None, kp: Any) -> KeyPolicy:
+    def build_routes(rules: tuple[tuple[str, int], ...] | None) -> dict[str, list[Candidate]]:
         routes: dict[str, list[Candidate]] = {}
         seen: dict[str, set[str]] = {}
         for rule, weight in rules if rules is not None else (("all", 1),):
@@ -266,6 +327,10 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
                     continue
                 seen[alias].add(channel.id)
                 routes.setdefault(alias, []).append(Candidate(channel, weight))
+        return routes
+
+    def policy(key_id: str, role: str, source: str, rules: tuple[tuple[str, int], ...] | None, kp: Any) -> KeyPolicy:
+        routes = build_routes(rules)
         retry = kp.AUTO_RETRY if kp is not None else True
         max_attempts = MAX_ATTEMPTS if retry is True else 1 if retry is False else min(int(retry), MAX_ATTEMPTS)
         return KeyPolicy(
@@ -278,6 +343,7 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
             moderation=kp.ENABLE_MODERATION if kp is not None else False,
             routes={alias: tuple(cands) for alias, cands in routes.items()},
             models=tuple(routes),
+            spend=_spend(key_id, kp),
         )
 
     keys: dict[bytes, KeyPolicy] = {}
@@ -306,4 +372,7 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
         all_models=all_models,
         dev_keys=tuple(dev_keys),
         upstream_limits=settings.upstream,
+        request_timeout=prefs.request_timeout or settings.request_timeout,
+        filtered=any(c.filter is not None for c in channels.values()),
+        model_price=prefs.model_price,
     )

@@ -15,7 +15,16 @@ from .routing import Candidate, Channel, KeyPolicy, limits_for
 from .store import AdmitRequest, AdmitResult, LimitCheck
 from .store import keys as layout
 
-ROTATING = ("round_robin", "weighted_round_robin")
+ROTATING = ("round_robin", "weighted_round_robin", "smart_round_robin")
+KEY_ROTATING = ("round_robin", "smart_round_robin")
+# smart_round_robin: each provider key's outcomes of its last OUTCOMES_KEPT attempts within OUTCOME_SECONDS
+OUTCOMES_KEPT, OUTCOME_SECONDS = 100, 72 * 3600
+
+
+def outcome_checks(credential: str) -> tuple[LimitCheck, LimitCheck]:
+    """The windows that hold a provider key's recent successes and failures (``smart_round_robin``)."""
+    window = (Window(OUTCOMES_KEPT, OUTCOME_SECONDS),)
+    return (LimitCheck(layout.outcome_bucket(credential, True), window), LimitCheck(layout.outcome_bucket(credential, False), window))
 
 
 def admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate, ...], global_limits: tuple[Window, ...] | None,
@@ -43,6 +52,8 @@ def _build_admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate,
         request.limits.append(LimitCheck(layout.key_bucket(policy.key_id, bucket), windows))
     if global_limits:
         request.limits.append(LimitCheck(layout.GLOBAL_BUCKET, global_limits))
+    if counted:
+        request.spend = policy.spend
     if policy.algorithm in ROTATING and len(candidates) > 1:
         request.rotation = layout.rotation_counter(policy.key_id, model)
     seen: set[str] = set()
@@ -54,8 +65,11 @@ def _build_admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate,
             seen.add(provider.name)
             for credential in provider.credentials:
                 request.cooldown_ids += (credential.id, layout.parked_id(credential.id))
-            if len(provider.credentials) > 1 and provider.key_schedule == "round_robin":
+            if len(provider.credentials) > 1 and provider.key_schedule in KEY_ROTATING:
                 request.key_rotations.append(layout.key_rotation_counter(provider.name))
+            if len(provider.credentials) > 1 and provider.key_schedule == "smart_round_robin":
+                for credential in provider.credentials:
+                    request.usage_reads += outcome_checks(credential.id)
         for check in channel.key_limits.values():
             if check not in request.usage_reads:
                 request.usage_reads.append(check)
@@ -71,7 +85,7 @@ def order_channels(policy: KeyPolicy, model: str, candidates: tuple[Candidate, .
     elif algorithm == "round_robin":
         start = (result.rotation - 1) % n
         ordered = list(candidates[start:] + candidates[:start])
-    elif algorithm == "weighted_round_robin":
+    elif algorithm in ("weighted_round_robin", "smart_round_robin"):
         cycle = policy.swrr_cycle(model)
         first = cycle[(result.rotation - 1) % len(cycle)]
         ordered = [candidates[first]] + [c for i, c in enumerate(candidates) if i != first]
@@ -88,6 +102,13 @@ def order_channels(policy: KeyPolicy, model: str, candidates: tuple[Candidate, .
     return channels
 
 
+def success_rate(credential: str, result: AdmitResult) -> float:
+    """Recent success rate of a provider key, smoothed so that an unused key counts as 1/2 (and gets tried)."""
+    ok_check, fail_check = outcome_checks(credential)
+    ok, fail = result.counts.get(ok_check.bucket, 0), result.counts.get(fail_check.bucket, 0)
+    return (ok + 1) / (ok + fail + 2)
+
+
 def key_order(channel: Channel, result: AdmitResult) -> Iterator[Credential | None]:
     """The provider credentials to use for this channel, best first; unusable ones are left out:
     credentials in cooldown (bad, out of quota, or told to back off) and those at their
@@ -98,9 +119,14 @@ def key_order(channel: Channel, result: AdmitResult) -> Iterator[Credential | No
     if n == 0:
         yield None
         return
-    if provider.key_schedule == "round_robin":
+    if provider.key_schedule in KEY_ROTATING:
         start = (result.key_rotations.get(layout.key_rotation_counter(provider.name), 1) - 1) % n
         indices = [(start + i) % n for i in range(n)]
+        if provider.key_schedule == "smart_round_robin":
+            # Healthy keys (smoothed recent success rate of at least 1/2, unused ones included) share the load in
+            # rotation; keys failing more often than not go last, the better ones first.
+            rates = {i: success_rate(credentials[i].id, result) for i in indices}
+            indices.sort(key=lambda i: 0.0 if rates[i] >= 0.5 else 1 - rates[i])
     elif provider.key_schedule == "random":
         indices = random.sample(range(n), n)
     else:

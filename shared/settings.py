@@ -52,6 +52,12 @@ BODY_LIMITS = {
     "local": 10 * 1024 * 1024,
 }
 
+# REQUEST_TIMEOUT_SECONDS' default on each platform: the whole-request bound (every attempt together) stays
+# under the function's time limit, so the gateway answers its own 504 before the platform kills the call.
+# The deploy files here give every serverless door 300 s (vercel.json maxDuration, template.yaml and
+# serverless.yml Timeout, the Cloud Functions --timeout); 10 s are left to answer and record usage.
+REQUEST_TIMEOUTS = {"vercel": 290.0, "lambda": 290.0, "cloud-run": 290.0, "local": 600.0}
+
 
 def platform(env: Mapping[str, str]) -> str:
     """The platform this process runs on (a key of ``BODY_LIMITS``), from the variables the platform sets."""
@@ -137,6 +143,7 @@ class Settings:
     env_keys: tuple[EnvKey, ...] = ()
     admin_disabled: bool = False
     timeout: float = 100.0
+    request_timeout: float = REQUEST_TIMEOUTS["local"]  # seconds: every attempt of one request together
     config_yaml: str | None = None
     config_path: str | None = None
     config_url: str | None = None
@@ -183,6 +190,7 @@ class Settings:
             env_keys=tuple(keys),
             admin_disabled=admin_disabled,
             timeout=_float(env, "TIMEOUT_SECONDS", "TIMEOUT", default=100.0),
+            request_timeout=_float(env, "REQUEST_TIMEOUT_SECONDS", default=REQUEST_TIMEOUTS[where]),
             config_yaml=env.get("CONFIG_YAML") or None,
             config_path=env.get("CONFIG_PATH") or None,
             config_url=env.get("CONFIG_URL") or None,

@@ -5,8 +5,9 @@ the commands a script runs inside Redis are left out, they are not round trips).
 bridge's log of HTTP requests. Both are ordered against the time the fake upstream received its
 request, so "before" and "after" are facts, not guesses:
 
-* success: exactly one call before the upstream request (``admit``), at most one after it
-  (``record_usage``), for plain and streamed answers;
+* success: exactly one call before the upstream request (``admit``, which also checks the key's
+  credits), at most one after it (``record_usage``, which also adds the answer's cost), for plain
+  and streamed answers;
 * failure then success on the next channel: ``admit``, one ``mark_failure`` between the two
   upstream requests, one ``record_usage`` after.
 """
@@ -121,7 +122,8 @@ def limited(a: FakeOpenAI, b: FakeOpenAI) -> dict:
     """Two channels and a limit at every level (provider key, gateway key, global): every store path is taken."""
     return config(provider("a", a, path=CHAT_COMPLETIONS, models=["gpt-4o"], preferences={"api_key_rate_limit": "100/min"}),
                   provider("b", b, path=CHAT_COMPLETIONS, models=["gpt-4o"]),
-                  keys=[gateway_key("sk-user", ["gpt-4o"], RATE_LIMIT="100/min")], rate_limit="1000/min")
+                  keys=[gateway_key("sk-user", ["gpt-4o"], RATE_LIMIT="100/min", credits=1000, created_at="2024-01-01")],
+                  rate_limit="1000/min", model_price={"default": "1,2"})
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -143,6 +145,7 @@ def test_one_store_call_before_the_upstream_and_at_most_one_after(wire, fake_fac
     else:
         r = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=messages)
         assert "x-gateway-store" not in r.headers
+    assert float(r.headers["x-gateway-credits-remaining"]) < 1000  # the spend check rode along with admit
     [upstream] = a.requests
     calls = recorder.calls(expect_after=upstream["time"])
     before = [op for t, op in calls if t < upstream["time"]]

@@ -7,10 +7,13 @@ expected in words rather than listing pydantic's union branches.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .. import filters
 from ..providers import ENGINE_ALIASES
 from ..ratelimit import Window, parse_limits
 
@@ -19,7 +22,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _limits(value: Any) -> LimitSpec:
+def _limits(value: Any, tokens_per_request: bool = False) -> LimitSpec:
     """A limit string, or a ``{model: limit, default: limit}`` map; returned parsed."""
     if value is None:
         return None
@@ -29,11 +32,27 @@ def _limits(value: Any) -> LimitSpec:
         parsed = {}
         for model, text in value.items():
             try:
-                parsed[str(model)] = parse_limits(text)
+                parsed[str(model)] = parse_limits(text, tokens_per_request)
             except ValueError as exc:
                 raise ValueError(f"limit for {model!r}: {exc}") from None
         return parsed
-    return parse_limits(value)
+    return parse_limits(value, tokens_per_request)
+
+
+PROXY_SCHEMES = ("http", "https", "socks4", "socks5", "socks5h")
+
+
+def _proxy(value: Any) -> str | None:
+    """A proxy URL such as ``socks5://user:pass@host:1080`` or ``http://host:3128``; empty means none."""
+    if value is None or value == "":
+        return None
+    # Only the scheme and a host part are checked: uni-api's README placeholder
+    # (socks5://[username]:[password]@[ip]:[port]) must load; such a URL fails as a connection error.
+    scheme, _, rest = str(value).partition("://") if isinstance(value, str) else ("", "", "")
+    if scheme.lower() not in PROXY_SCHEMES or not rest.split("/", 1)[0].rpartition("@")[2]:
+        raise ValueError(f"expected a proxy URL such as socks5://user:password@host:1080 or http://host:3128 "
+                         f"(schemes: {', '.join(PROXY_SCHEMES)})")
+    return str(value)
 
 
 def _timeouts(value: Any) -> dict[str, float]:
@@ -52,10 +71,42 @@ def _timeouts(value: Any) -> dict[str, float]:
 LimitSpec = tuple[Window, ...] | dict[str, tuple[Window, ...]] | None
 
 
-class ProviderPreferences(_Strict):
+class _RequestFilters(_Strict):
+    """uni-api's request filters; allowed on a provider and in its ``preferences`` (see ``shared/filters.py``)."""
+
+    exclude_endpoints: Any = ()
+    only_request_types: Any = ()
+    exclude_request_types: Any = ()
+    exclude_request_rules: Any = ()
+    max_request_body_bytes: int | None = None
+
+    @field_validator("exclude_endpoints", mode="before")
+    @classmethod
+    def _endpoints(cls, value: Any) -> tuple[str, ...]:
+        return filters.endpoints(value)
+
+    @field_validator("only_request_types", "exclude_request_types", mode="before")
+    @classmethod
+    def _types(cls, value: Any) -> tuple[str, ...]:
+        return filters.request_types(value)
+
+    @field_validator("exclude_request_rules", mode="before")
+    @classmethod
+    def _rules(cls, value: Any) -> tuple[filters.Rule, ...]:
+        return filters.rules(value)
+
+    @field_validator("max_request_body_bytes", mode="before")
+    @classmethod
+    def _bytes(cls, value: Any) -> int | None:
+        return None if value is None else filters.parse_bytes(value)
+
+
+class ProviderPreferences(_RequestFilters):
     api_key_rate_limit: Any = None
     api_key_cooldown_period: float = Field(default=0, ge=0)
-    api_key_schedule_algorithm: Literal["round_robin", "random", "fixed_priority"] = "round_robin"
+    api_key_rate_limit_cooldown_period: float | None = Field(default=None, ge=0)  # after a 429; else api_key_cooldown_period
+    api_key_quota_cooldown_period: float | None = Field(default=None, ge=0)  # after an out-of-quota answer
+    api_key_schedule_algorithm: Literal["round_robin", "random", "fixed_priority", "smart_round_robin"] = "round_robin"
     model_timeout: Any = None
     cooldown_period: float | None = Field(default=None, ge=0)
     headers: dict[str, str] = Field(default_factory=dict)
@@ -63,11 +114,23 @@ class ProviderPreferences(_Strict):
     # POST /v1/responses: passed through to the upstream's own Responses API, or translated to chat.
     # Unset: passthrough for api.openai.com and Azure's /openai/v1 form, translation elsewhere.
     responses_api: Literal["passthrough", "translate"] | None = None
+    proxy: str | None = None  # this provider's upstream calls go through it (wins over the global proxy)
+    keepalive_interval: Any = None  # {model_prefix: seconds, default: seconds}: SSE comments while a stream waits
+
+    @field_validator("keepalive_interval", mode="before")
+    @classmethod
+    def _keepalive(cls, value: Any) -> dict[str, float]:
+        return _timeouts({"default": value} if isinstance(value, (int, float)) and not isinstance(value, bool) else value)
+
+    @field_validator("proxy", mode="before")
+    @classmethod
+    def _proxy_url(cls, value: Any) -> str | None:
+        return _proxy(value)
 
     @field_validator("api_key_rate_limit", mode="before")
     @classmethod
     def _key_limits(cls, value: Any) -> Any:
-        return _limits(value)
+        return _limits(value, tokens_per_request=True)
 
     @field_validator("model_timeout", mode="before")
     @classmethod
@@ -75,14 +138,14 @@ class ProviderPreferences(_Strict):
         return _timeouts(value)
 
 
-class ProviderConfig(_Strict):
+class ProviderConfig(_RequestFilters):
     provider: str = Field(min_length=1)
     base_url: str | None = None
     api: Any = ()
     model: Any = None
     tools: bool = True
     engine: str | None = None
-    project_id: str | None = None
+    project_id: Any = None  # a project id; Vertex AI express mode: a list, one project per key of ``api``
     private_key: str | None = None
     client_email: str | None = None
     region: str | None = None
@@ -130,6 +193,15 @@ class ProviderConfig(_Strict):
                 raise ValueError(f"entry {i}: expected a model name or a one-entry {{upstream_name: alias}} map")
         return tuple(out)
 
+    @field_validator("project_id", mode="before")
+    @classmethod
+    def _project(cls, value: Any) -> str | tuple[str, ...] | None:
+        if value is None or (isinstance(value, str) and value):
+            return value
+        if isinstance(value, list) and value and all(isinstance(p, str) and p for p in value):
+            return tuple(value)
+        raise ValueError("expected a project id, or a list of project ids (one per key of 'api', Vertex AI express mode)")
+
     @field_validator("engine", mode="before")
     @classmethod
     def _engine(cls, value: Any) -> str | None:
@@ -142,10 +214,13 @@ class ProviderConfig(_Strict):
 
 
 class KeyPreferences(_Strict):
-    SCHEDULING_ALGORITHM: Literal["fixed_priority", "round_robin", "weighted_round_robin", "lottery", "random"] = "fixed_priority"
+    SCHEDULING_ALGORITHM: Literal["fixed_priority", "round_robin", "weighted_round_robin", "lottery", "random",
+                                  "smart_round_robin"] = "fixed_priority"  # smart_round_robin: as weighted_round_robin (uni-api)
     AUTO_RETRY: Any = True
     RATE_LIMIT: Any = None
     ENABLE_MODERATION: bool = False
+    credits: float | None = Field(default=None, ge=0)  # dollars the key may spend (model_price); 0 blocks it
+    created_at: dt.datetime | dt.date | None = None  # spend is counted from here; a new value starts a new count
 
     @model_validator(mode="before")
     @classmethod
@@ -210,10 +285,43 @@ class ApiKeyConfig(_Strict):
 
 class GlobalPreferences(_Strict):
     model_timeout: Any = None
+    request_timeout: float | None = Field(default=None, gt=0)  # every attempt of one request together
     cooldown_period: float = Field(default=300, ge=0)
     rate_limit: Any = None
     error_triggers: list[str] = Field(default_factory=list)
     rate_limit_fail_closed: bool = False
+    model_price: Any = Field(default_factory=dict)  # {model_prefix: "in,out", default: "in,out"}: dollars per million tokens
+    proxy: str | None = None  # every provider's upstream calls go through it, unless the provider sets its own
+    keepalive_interval: Any = None  # {model_prefix: seconds, default: seconds}: SSE comments while a stream waits
+
+    @field_validator("keepalive_interval", mode="before")
+    @classmethod
+    def _keepalive(cls, value: Any) -> dict[str, float]:
+        return _timeouts({"default": value} if isinstance(value, (int, float)) and not isinstance(value, bool) else value)
+
+    @field_validator("proxy", mode="before")
+    @classmethod
+    def _proxy_url(cls, value: Any) -> str | None:
+        return _proxy(value)
+
+    @field_validator("model_price", mode="before")
+    @classmethod
+    def _prices(cls, value: Any) -> dict[str, tuple[float, float]]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError("expected a map of {model_prefix: 'input,output', default: 'input,output'} in dollars per million tokens")
+        out = {}
+        for prefix, price in value.items():
+            parts = [p.strip() for p in str(price).split(",")]
+            try:
+                pair = (float(parts[0]), float(parts[1] if len(parts) > 1 else parts[0]))
+            except ValueError:
+                pair = (-1.0, -1.0)
+            if len(parts) > 2 or isinstance(price, bool) or min(pair) < 0 or not all(math.isfinite(p) for p in pair):
+                raise ValueError(f"price of {prefix!r}: expected 'input,output' dollars per million tokens such as '1,2', got {price!r}")
+            out[str(prefix)] = pair
+        return out
 
     @model_validator(mode="before")
     @classmethod
@@ -262,7 +370,39 @@ class GatewayConfig(_Strict):
                 raise ValueError(f"api_keys[{i}].api: this key is listed twice")
             keys.add(k.api)
         self._check_engines()
+        self._check_key_groups()
         return self
+
+    def key_groups(self) -> dict[int, list[int]]:
+        """``api_keys`` index -> the indices of the other gateway keys its rules use as channel groups
+        (``sk-other/*``): a rule whose part before the slash is another key of ``api_keys`` and no provider."""
+        providers = {p.provider for p in self.providers}
+        index = {k.api: i for i, k in enumerate(self.api_keys)}
+        groups: dict[int, list[int]] = {}
+        for i, k in enumerate(self.api_keys):
+            for rule, _ in k.model or ():
+                name = rule.partition("/")[0]
+                if "/" in rule and name in index and name not in providers:
+                    groups.setdefault(i, []).append(index[name])
+        return groups
+
+    def _check_key_groups(self) -> None:
+        """A key group must not lead back to itself (the keys are named by index: they are secrets)."""
+        groups = self.key_groups()
+        done: set[int] = set()
+
+        def visit(i: int, path: list[int]) -> None:
+            if i in path:
+                cycle = " -> ".join(f"api_keys[{j}]" for j in path[path.index(i):] + [i])
+                raise ValueError(f"api_keys[{path[0]}].model: gateway keys used as channel groups form a cycle: {cycle}")
+            if i in done:
+                return
+            for j in groups.get(i, ()):
+                visit(j, path + [i])
+            done.add(i)
+
+        for i in groups:
+            visit(i, [])
 
     def _check_engines(self) -> None:
         """Each provider's adapter checks the fields its engine needs (e.g. Vertex: ``project_id``)."""

@@ -51,6 +51,7 @@ ENGINES: dict[str, Engine] = {
     "cloudflare": Engine("shared.providers.cloudflare", fields=("cf_account_id",), hosts=("api.cloudflare.com",)),
     "anthropic": Engine("shared.providers.anthropic", aliases=("claude",), hosts=("api.anthropic.com",), path_suffixes=("/v1/messages",)),
     "openrouter": Engine("shared.providers.openrouter", hosts=("openrouter.ai",)),
+    "azure-databricks": Engine("shared.providers.databricks", aliases=("databricks",), host_suffixes=("azuredatabricks.net",)),
     "mock": Engine("shared.providers.mock"),  # only with ``engine: mock``: never detected
     "openai": Engine("shared.providers.openai", aliases=("gpt",)),
 }

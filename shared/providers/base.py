@@ -56,6 +56,7 @@ class OutboundRequest:
     url: str
     headers: dict[str, str]
     content: bytes
+    proxy: str | None = None  # the provider's ``proxy`` (http, https, socks4, socks5, socks5h URL)
 
 
 @dataclass
@@ -156,6 +157,11 @@ class BaseAdapter:
         so a provider that could never work is a config error rather than an upstream failure."""
         return []
 
+    def implied_fields(self, alias: str, upstream_model: str) -> dict[str, Any]:
+        """Request fields a model alias implies by uni-api's naming conventions (``shared/model_names.py``),
+        computed once per channel; none by default."""
+        return {}
+
     def credentials(self, provider: ProviderConfig) -> tuple[Credential, ...]:
         """One credential per ``api`` key; engines with other credentials override this."""
         return api_keys(provider.provider, tuple(provider.api))
@@ -201,7 +207,8 @@ class BaseAdapter:
             except ValueError:
                 raise InvalidRequest("The request is nested too deeply to be sent upstream.", code="invalid_json") from None
         headers = merge_headers(request.headers, channel.provider.headers)
-        return await self.finalize(OutboundRequest(request.method, request.url, headers, content), channel, credential)
+        return await self.finalize(OutboundRequest(request.method, request.url, headers, content, channel.provider.proxy),
+                                   channel, credential)
 
     async def finalize(self, request: OutboundRequest, channel: Channel, credential: Credential | None) -> OutboundRequest:
         """Last step before sending, on the exact bytes: sign, add a token. Nothing by default."""
@@ -211,7 +218,7 @@ class BaseAdapter:
         """Send the request on the instance's shared HTTP client; the response comes back unread."""
         from ..http_client import send
 
-        return await send(request.method, request.url, request.headers, request.content, timeout)
+        return await send(request.method, request.url, request.headers, request.content, timeout, request.proxy)
 
     def models_request(self, provider: Provider, credential: Credential | None) -> UpstreamRequest | None:
         """``GET …/models`` for providers listed without ``model`` (fetched once per config version);

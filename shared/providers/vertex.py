@@ -130,10 +130,41 @@ def method_url(config: Any, model: str, publisher: str, method: str) -> str:
             f"/publishers/{publisher}/models/{quote(model, safe='@')}:{method}")
 
 
+EXPRESS = "vertex_express"  # the credential kind of an express-mode API key
+
+
+def express(provider: Any) -> bool:
+    """Vertex AI express mode: API keys in ``api`` and no service account."""
+    return bool(provider.api) and not (provider.client_email or provider.private_key)
+
+
+def express_url(config: Any, model: str, publisher: Publisher, stream: bool) -> str:
+    """Express mode's URL, without a project (the key belongs to one), as uni-api calls it."""
+    method = publisher.stream_method if stream else publisher.method
+    root = (config.base_url or "https://aiplatform.googleapis.com").rstrip("/")
+    if not (root.endswith("/v1") or root.endswith("/v1beta1")):
+        root += "/v1"
+    return f"{root}/publishers/{publisher.name}/models/{quote(model, safe='@')}:{method}"
+
+
 class VertexAdapter(BaseAdapter):
     endpoints = frozenset({CHAT, "embeddings", MESSAGES})  # embeddings: text-embedding models on ``:predict``; Messages: Claude only
 
+    def implied_fields(self, alias: str, upstream_model: str) -> dict[str, Any]:
+        from ..model_names import claude_thinking, gemini_thinking
+
+        return claude_thinking(alias) if publisher_of(upstream_model) is ANTHROPIC else gemini_thinking(alias)
+
     def validate(self, provider: ProviderConfig) -> list[tuple[str, str]]:
+        if express(provider):
+            projects = provider.project_id
+            if isinstance(projects, tuple) and len(projects) != len(provider.api):
+                return [("project_id", f"Vertex AI express mode pairs each key of 'api' with a project id: "
+                                       f"{len(provider.api)} keys but {len(projects)} project ids")]
+            return []
+        if isinstance(provider.project_id, tuple):
+            return [("project_id", "a list of project ids is for Vertex AI express mode (API keys in 'api'); "
+                                   "a service account has one project id")]
         needs = {
             "project_id": "the Google Cloud project id",
             "client_email": "the service account's client_email (from its JSON key file)",
@@ -142,12 +173,20 @@ class VertexAdapter(BaseAdapter):
         return [(name, f"Vertex AI needs {what}") for name, what in needs.items() if not getattr(provider, name)]
 
     def credentials(self, provider: ProviderConfig) -> tuple[Credential, ...]:
-        """One service account per provider: rotated, cooled down and limited like an API key."""
+        """One service account per provider: rotated, cooled down and limited like an API key. In
+        express mode, one credential per API key, each with its own project id."""
+        if express(provider):
+            projects = provider.project_id if isinstance(provider.project_id, tuple) else (provider.project_id,) * len(provider.api)
+            return tuple(with_parts(provider.provider, EXPRESS, key, project_id=project or "")
+                         for key, project in zip(provider.api, projects, strict=True))
         return (with_parts(provider.provider, "service_account", client_email=provider.client_email,
                            private_key=provider.private_key, token_uri=provider.token_uri),)
 
     async def build_request(self, channel: Channel, credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         publisher = publisher_of(channel.upstream_model)
+        if credential is not None and credential.kind == EXPRESS:
+            return UpstreamRequest(express_url(channel.provider.config, channel.upstream_model, publisher, stream),
+                                   {"content-type": "application/json", "x-goog-api-key": credential.secret}, publisher.body(body, stream))
         url = model_url(channel.provider.config, channel.upstream_model, publisher, stream)
         return UpstreamRequest(url, {"content-type": "application/json"}, publisher.body(body, stream))
 
@@ -178,6 +217,8 @@ class VertexAdapter(BaseAdapter):
 
     async def finalize(self, request: OutboundRequest, channel: Channel, credential: Credential | None) -> OutboundRequest:
         """The OAuth2 access token of the service account, unless the config sets its own Authorization."""
+        if credential is not None and credential.kind == EXPRESS:
+            return request  # the API key is the credential
         if not any(name.lower() == "authorization" for name in request.headers):
             token = await google_auth.access_token(channel.provider.config)
             request.headers["authorization"] = f"Bearer {token}"

@@ -36,6 +36,15 @@ class AdmitRequest:
     usage_reads: list[LimitCheck] = field(default_factory=list)
     request_id: str = ""
     fail_closed: bool = False  # when the shared store is unreachable: deny (True) or admit (False)
+    spend: SpendCheck | None = None  # the key's credits: denied, before any window counts, once spent
+
+
+@dataclass(frozen=True)
+class SpendCheck:
+    """A gateway key's ``credits``: its spend counter and the cap, both in micro-dollars."""
+
+    counter: str
+    credits: int
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,11 @@ class AdmitResult:
     key_rotations: dict[str, int] = field(default_factory=dict)
     cooled: dict[str, float] = field(default_factory=dict)  # id -> seconds left
     at_limit: set[str] = field(default_factory=set)  # usage_reads buckets that are full
+    counts: dict[str, int] = field(default_factory=dict)  # usage_reads bucket -> entries in its last window
     degraded: bool = False
     store_unavailable: bool = False  # denied only because the shared store is down and limits fail closed
+    spent: int | None = None  # micro-dollars the key spent so far (when it has credits)
+    credits_exhausted: bool = False  # denied because the key's spend reached its credits
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,8 @@ class Usage:
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    spend_counter: str = ""  # the key's spend counter when it has credits: ``cost`` is added to it
+    cost: int = 0  # micro-dollars
 
 
 class Store(Protocol):

@@ -69,6 +69,11 @@ def credential_bucket(credential: str, bucket: str) -> str:
     return f"kl:{credential}:{bucket}"
 
 
+def outcome_bucket(credential: str, ok: bool) -> str:
+    """A provider credential's recent successes or failures (``smart_round_robin``)."""
+    return f"sr:{credential}:{'ok' if ok else 'fail'}"
+
+
 def rotation_counter(key_id: str, model: str) -> str:
     """The channel rotation counter of one gateway key and model (round robin, weighted round robin)."""
     return f"rr:{key_id}:{model}"
@@ -86,6 +91,12 @@ def window_key(bucket: str, seconds: float) -> str:
 
 def cooldown_key(cooldown_id: str) -> str:
     return f"cd:{cooldown_id}"
+
+
+def spend_counter(key_id: str, since: str) -> str:
+    """A gateway key's spend in micro-dollars, counted from its ``created_at`` (``since``): a new
+    ``created_at`` starts a new counter."""
+    return f"spend:{key_id}:{since}"
 
 
 def usage_key(key_id: str, day: str) -> str:

@@ -51,9 +51,18 @@ local function int(x) return string.format('%.0f', x) end
 """
 
 ADMIT = _PRELUDE + """
--- KEYS: nL window keys, nU usage-read window keys, nR rotation key, nK key-rotation keys, nC cooldown keys
--- ARGV: now_us|'', member, counter_ttl, nL, nU, nR, nK, nC, nL x (limit, seconds), nU x (limit, seconds)
+-- KEYS: nL window keys, nU usage-read window keys, nR rotation key, nK key-rotation keys, nC cooldown keys,
+--       then the spend counter when the last ARGV is a cap
+-- ARGV: now_us|'', member, counter_ttl, nL, nU, nR, nK, nC, nL x (limit, seconds), nU x (limit, seconds), credits|''
+-- Reply: allowed (1, 0, or 2: the key's credits are spent), retry_us, windows, counters, cooldowns, usage reads,
+--        then the spend so far when credits were given
 local nL, nU, nR, nK, nC = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local credits = tonumber(ARGV[#ARGV])
+local spent = 0
+if credits then
+  spent = tonumber(redis.call('GET', KEYS[#KEYS]) or '0')
+  if spent >= credits then return {2, 0, spent} end
+end
 local a = 9
 local counts, spans, limits = {}, {}, {}
 local retry = 0
@@ -114,8 +123,9 @@ for i = 1, nU do
   local limit, span = tonumber(ARGV[a]), tonumber(ARGV[a + 1]) * 1000000
   a = a + 2
   redis.call('ZREMRANGEBYSCORE', key, '-inf', int(now - span))
-  if redis.call('ZCARD', key) >= limit then out[#out + 1] = 1 else out[#out + 1] = 0 end
+  out[#out + 1] = redis.call('ZCARD', key)
 end
+if credits then out[#out + 1] = spent end
 return out
 """
 
@@ -131,8 +141,8 @@ return #KEYS
 """
 
 RECORD_USAGE = _PRELUDE + """
--- KEYS: nW window keys, then the usage hash (when ARGV[4] == '1')
--- ARGV: now_us|'', member, nW, has_usage, usage_ttl, nW x (limit, seconds), model, prompt_tokens, completion_tokens
+-- KEYS: nW window keys, then the usage hash (when ARGV[4] == '1'), then the spend counter (when a cost follows)
+-- ARGV: now_us|'', member, nW, has_usage, usage_ttl, nW x (limit, seconds), model, prompt_tokens, completion_tokens, cost
 local nW, has_usage = tonumber(ARGV[3]), ARGV[4]
 local a = 6
 for i = 1, nW do
@@ -151,6 +161,7 @@ if has_usage == '1' then
   redis.call('HINCRBY', h, model .. ':prompt_tokens', ARGV[a + 1])
   redis.call('HINCRBY', h, model .. ':completion_tokens', ARGV[a + 2])
   redis.call('EXPIRE', h, ARGV[5])
+  if ARGV[a + 3] then redis.call('INCRBY', KEYS[nW + 2], ARGV[a + 3]) end
 end
 return nW
 """
@@ -212,9 +223,15 @@ class ScriptStore:
                 "1" if request.rotation else "0", str(len(request.key_rotations)), str(len(request.cooldown_ids))]
         for _, w in windows + reads:
             args += [str(w.limit), layout.format_seconds(w.seconds)]
+        spend = request.spend
+        if spend is not None:
+            keys.append(self.prefix + spend.counter)
+        args.append(str(spend.credits) if spend is not None else "")
         # The admit script answers with one flat array of integers, read in order below.
         reply = [int(x) for x in cast("list[int | str]", await self._script(SCRIPTS["admit"], keys, args))]
 
+        if reply[0] == 2:
+            return AdmitResult(allowed=False, spent=reply[2], credits_exhausted=True)
         states, i = [], 2
         for _, w in windows:
             states.append(WindowState(w.limit, reply[i], reply[i + 1] / 1_000_000))
@@ -232,10 +249,13 @@ class ScriptStore:
             if reply[i] > 0:
                 result.cooled[cid] = reply[i] / 1000
             i += 1
-        for bucket, _ in reads:
-            if reply[i]:
+        for bucket, w in reads:
+            if reply[i] >= w.limit:
                 result.at_limit.add(bucket)
+            result.counts[bucket] = reply[i]
             i += 1
+        if spend is not None:
+            result.spent = reply[i]
         return result
 
     async def mark_failure(self, marks: list[tuple[str, float]]) -> None:
@@ -256,6 +276,9 @@ class ScriptStore:
         if usage is not None:
             keys.append(self._usage_key(usage.key_id, day_of((self._clock or time.time)())))
             args += [usage.model, str(int(usage.prompt_tokens)), str(int(usage.completion_tokens))]
+            if usage.spend_counter:
+                keys.append(self.prefix + usage.spend_counter)
+                args.append(str(int(usage.cost)))
         await self._script(SCRIPTS["record_usage"], keys, args)
 
     async def get_usage(self, key_id: str, day: str) -> dict[str, int]:

@@ -44,6 +44,11 @@ class MemoryStore:
 
     async def admit(self, request: AdmitRequest) -> AdmitResult:
         now = self._clock()
+        spent = None
+        if request.spend is not None:
+            spent = self._counters.get(request.spend.counter, 0)
+            if spent >= request.spend.credits:
+                return AdmitResult(allowed=False, spent=spent, credits_exhausted=True)
         windows = [(check.bucket, w) for check in request.limits for w in check.windows]
         logs = [self._log(bucket, w.seconds, now) for bucket, w in windows]
         retry_after = 0.0
@@ -58,7 +63,7 @@ class MemoryStore:
         for log in logs:
             log.append(now)
         states = [WindowState(w.limit, w.limit - len(log), log[0] + w.seconds - now) for (_, w), log in zip(windows, logs, strict=True)]
-        result = AdmitResult(allowed=True, windows=states)
+        result = AdmitResult(allowed=True, windows=states, spent=spent)
         if request.rotation:
             result.rotation = self._counters[request.rotation] = self._counters.get(request.rotation, 0) + 1
         for name in request.key_rotations:
@@ -72,7 +77,8 @@ class MemoryStore:
                     del self._cooldowns[cid]
         for check in request.usage_reads:
             for w in check.windows:
-                if len(self._log(check.bucket, w.seconds, now)) >= w.limit:
+                count = result.counts[check.bucket] = len(self._log(check.bucket, w.seconds, now))
+                if count >= w.limit:
                     result.at_limit.add(check.bucket)
         return result
 
@@ -92,6 +98,8 @@ class MemoryStore:
             for field, value in (("requests", 1), ("prompt_tokens", usage.prompt_tokens), ("completion_tokens", usage.completion_tokens)):
                 name = f"{usage.model}:{field}"
                 counters[name] = counters.get(name, 0) + value
+            if usage.spend_counter:
+                self._counters[usage.spend_counter] = self._counters.get(usage.spend_counter, 0) + usage.cost
 
     async def get_usage(self, key_id: str, day: str) -> dict[str, int]:
         return dict(self._usage.get((key_id, day), {}))

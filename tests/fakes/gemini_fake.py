@@ -62,7 +62,9 @@ TOP_FIELDS = {"contents", "systemInstruction", "generationConfig", "tools", "too
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 
-GEMINI_PATH = re.compile(r"^/v1beta/models/(?P<model>[^:/]+):(?P<method>generateContent|streamGenerateContent)$")
+# The Gemini API, and Vertex AI express mode (API keys, no project in the path): the same wire format.
+GEMINI_PATH = re.compile(r"^/(?:v1beta/models|v1/publishers/google/models)/(?P<model>[^:/]+)"
+                         r":(?P<method>generateContent|streamGenerateContent)$")
 EMBED_PATH = re.compile(r"^/v1beta/models/(?P<model>[^:/]+):(?P<method>batchEmbedContents|embedContent)$")
 EMBED_FIELDS = {"model", "content", "taskType", "title", "outputDimensionality"}
 VERTEX_PATH = re.compile(r"^/v1(?:beta1)?/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/publishers/"

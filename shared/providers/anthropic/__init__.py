@@ -83,6 +83,11 @@ def models_url(base_url: str) -> str:
 
 
 class AnthropicAdapter(BaseAdapter):
+    def implied_fields(self, alias: str, upstream_model: str) -> dict[str, Any]:
+        from ...model_names import claude_thinking
+
+        return claude_thinking(alias)
+
     default_url = DEFAULT_URL
     endpoints = frozenset({CHAT, MESSAGES, COUNT_TOKENS})  # Anthropic clients' bodies go through untranslated
 

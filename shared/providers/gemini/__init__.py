@@ -57,6 +57,11 @@ def api_base(base_url: str) -> str:
 class GeminiAdapter(BaseAdapter):
     endpoints = frozenset({CHAT, "embeddings"})
 
+    def implied_fields(self, alias: str, upstream_model: str) -> dict[str, Any]:
+        from ...model_names import gemini_thinking
+
+        return gemini_thinking(alias)
+
     async def build_request(self, channel: Channel, credential: Credential | None, body: dict[str, Any], stream: bool) -> UpstreamRequest:
         model = model_path(channel.upstream_model)
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"

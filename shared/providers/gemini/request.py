@@ -226,8 +226,13 @@ def generation_config(body: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(schema, dict):
             config["responseSchema"] = clean_schema(schema, "response_format.json_schema.schema")
     effort = fields.reasoning_effort_of(body)
+    thinking = body.get("thinking")  # the Anthropic-style object (e.g. from a "-think-N" alias, shared/model_names.py)
     if effort is not None:
         budget = THINKING_BUDGETS[effort]
+        config["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": budget != 0}
+    elif isinstance(thinking, dict) and thinking.get("type") in ("enabled", "disabled"):
+        given = fields.opt_int(thinking.get("budget_tokens"), "thinking.budget_tokens", minimum=0)
+        budget = (given or 0) if thinking["type"] == "enabled" else 0
         config["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": budget != 0}
     return config
 
