@@ -1,8 +1,9 @@
 """The ASGI application: every door (local, Vercel, Lambda, Cloud Functions) serves this object.
 
 Routes: ``POST /v1/chat/completions``, the other OpenAI endpoints (embeddings, images, audio,
-moderations: :data:`.media.MEDIA`), ``GET /v1/models``, ``GET /healthz`` (the ``/v1`` prefix is
-optional). Every error is an OpenAI error object.
+moderations: :data:`.media.MEDIA`), ``POST /v1/responses`` (:mod:`.inbound.responses`),
+``POST /v1/messages`` (:mod:`.inbound.anthropic`, Anthropic's error shape), ``GET /v1/models``,
+``GET /healthz`` (the ``/v1`` prefix is optional). Every other error is an OpenAI error object.
 """
 
 from __future__ import annotations
@@ -373,7 +374,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
             return error_response(GatewayError(405, f"Method {request.method} is not allowed on {request.url.path}.",
                                                code="method_not_allowed", headers={"allow": allow} if allow else None))
         return error_response(GatewayError(404, f"Unknown path {request.url.path}. This gateway serves POST /v1/chat/completions, "
-                                                f"POST /v1{', POST /v1'.join(MEDIA)} and GET /v1/models.", code="unknown_url"))
+                                                f"POST /v1{', POST /v1'.join(MEDIA)}, POST /v1/responses, POST /v1/messages "
+                                                "and GET /v1/models.", code="unknown_url"))
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
