@@ -37,49 +37,34 @@ if [ -n "$missing" ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 
-# Serverless Framework v3 for tests/test_deploy_files.py (`serverless print`), installed outside the work
-# tree (sam build and Vercel must never package node_modules); reused while the lockfile is unchanged.
+# Node packages the tests drive: Serverless Framework v3, the openai npm package (in a browser),
+# the Anthropic Node SDK and the Vercel AI SDK.
 if ! command -v npm >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq nodejs npm >/dev/null
 fi
-SLS_HOME="${XDG_CACHE_HOME:-$HOME/.cache}/uni-gateway/serverless"
-if ! cmp -s tests/deploy/package-lock.json "$SLS_HOME/package-lock.json" || [ ! -x "$SLS_HOME/node_modules/.bin/serverless" ]; then
-  rm -rf "$SLS_HOME" && mkdir -p "$SLS_HOME"
-  cp tests/deploy/package.json tests/deploy/package-lock.json "$SLS_HOME/"
-  (cd "$SLS_HOME" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-fi
-export SERVERLESS_BIN="$SLS_HOME/node_modules/.bin/serverless"
+# npm_cache NAME LOCKDIR MARKER: install the npm packages pinned in LOCKDIR/package-lock.json into
+# ~/.cache/uni-gateway/NAME (outside the work tree: sam build and Vercel must never package
+# node_modules), again only when the lockfile changed or MARKER (a path under node_modules) is missing.
+npm_cache() {
+  local home="${XDG_CACHE_HOME:-$HOME/.cache}/uni-gateway/$1"
+  if ! cmp -s "$2/package-lock.json" "$home/package-lock.json" || [ ! -e "$home/node_modules/$3" ]; then
+    rm -rf "$home" && mkdir -p "$home"
+    cp "$2/package.json" "$2/package-lock.json" "$home/"
+    (cd "$home" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  fi
+  NPM_HOME="$home"
+}
 
-# The openai npm package for tests/test_browser.py (its ESM files are served to the page), likewise
-# outside the work tree and reused while tests/browser/package-lock.json is unchanged.
-BROWSER_HOME="${XDG_CACHE_HOME:-$HOME/.cache}/uni-gateway/browser"
-if ! cmp -s tests/browser/package-lock.json "$BROWSER_HOME/package-lock.json" || [ ! -f "$BROWSER_HOME/node_modules/openai/index.mjs" ]; then
-  rm -rf "$BROWSER_HOME" && mkdir -p "$BROWSER_HOME"
-  cp tests/browser/package.json tests/browser/package-lock.json "$BROWSER_HOME/"
-  (cd "$BROWSER_HOME" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-fi
-export BROWSER_NODE_MODULES="$BROWSER_HOME/node_modules"
-
-# The Anthropic Node SDK for tests/test_anthropic_node.py, installed the same way from tests/node/anthropic/.
-ANTHROPIC_NODE_HOME="${XDG_CACHE_HOME:-$HOME/.cache}/uni-gateway/anthropic-node"
-if ! cmp -s tests/node/anthropic/package-lock.json "$ANTHROPIC_NODE_HOME/package-lock.json" \
-    || [ ! -f "$ANTHROPIC_NODE_HOME/node_modules/@anthropic-ai/sdk/package.json" ]; then
-  rm -rf "$ANTHROPIC_NODE_HOME" && mkdir -p "$ANTHROPIC_NODE_HOME"
-  cp tests/node/anthropic/package.json tests/node/anthropic/package-lock.json "$ANTHROPIC_NODE_HOME/"
-  (cd "$ANTHROPIC_NODE_HOME" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-fi
-export ANTHROPIC_NODE_MODULES="$ANTHROPIC_NODE_HOME/node_modules"
-
-# The Vercel AI SDK (`ai`, `@ai-sdk/openai`) for tests/test_responses_ai_sdk.py, installed the same way.
-AI_SDK_HOME="${XDG_CACHE_HOME:-$HOME/.cache}/uni-gateway/ai-sdk"
-if ! cmp -s tests/node/ai-sdk/package-lock.json "$AI_SDK_HOME/package-lock.json" || [ ! -d "$AI_SDK_HOME/node_modules/@ai-sdk/openai" ]; then
-  rm -rf "$AI_SDK_HOME" && mkdir -p "$AI_SDK_HOME"
-  cp tests/node/ai-sdk/package.json tests/node/ai-sdk/package-lock.json "$AI_SDK_HOME/"
-  (cd "$AI_SDK_HOME" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-fi
-export AI_SDK_HOME
+npm_cache serverless tests/deploy .bin/serverless  # tests/test_deploy_files.py (`serverless print`, `package`)
+export SERVERLESS_BIN="$NPM_HOME/node_modules/.bin/serverless"
+npm_cache browser tests/browser openai/index.mjs  # tests/test_browser.py: its ESM files are served to the page
+export BROWSER_NODE_MODULES="$NPM_HOME/node_modules"
+npm_cache anthropic-node tests/node/anthropic @anthropic-ai/sdk/package.json  # tests/test_anthropic_node.py
+export ANTHROPIC_NODE_MODULES="$NPM_HOME/node_modules"
+npm_cache ai-sdk tests/node/ai-sdk @ai-sdk/openai  # tests/test_responses_ai_sdk.py (the Vercel AI SDK)
+export AI_SDK_HOME="$NPM_HOME"
 
 # The lint and type gate (ruff.toml, mypy.ini): shared/ stays ruff-clean and mypy --strict clean.
 "$PYTHON" -m ruff check shared
