@@ -80,6 +80,10 @@ providers:
   - provider: mk
     engine: mock
     model: [mock-model]
+  - provider: db
+    base_url: https://adb-1234.azuredatabricks.net
+    api: dapi-test-key-0001
+    model: [databricks-claude-sonnet-4]
 """
 TABLE = compile_routes(parse_config_text(CONFIG, "props.yaml", {}), Settings.from_env({}))
 CHANNELS: list[Channel] = list(TABLE.channels.values())
