@@ -279,7 +279,7 @@ class GatewayApp:
         if len(path) > 1 and path[-1] == "/":
             # ``/v1/models/`` is served as ``/v1/models``: no redirect, since a redirect's absolute URL
             # would be built from the client's own Host header.
-            path = path.rstrip("/") or "/"
+            path = scope["path"] = path.rstrip("/") or "/"
         request_id = origin = preflight = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -289,8 +289,7 @@ class GatewayApp:
             elif name == b"access-control-request-headers":
                 preflight = value
         rid = request_id.decode("latin-1") if request_id is not None and REQUEST_ID.fullmatch(request_id) else new_request_id()
-        trace = RequestLog(rid, method, path)
-        scope = {**scope, "path": path, TRACE: trace}
+        trace = scope[TRACE] = RequestLog(rid, method, path)  # the scope is this request's own dict
         extra = [(b"x-request-id", rid.encode("latin-1"))]
         if origin is not None:
             if method == "OPTIONS":
@@ -306,9 +305,11 @@ class GatewayApp:
 
         try:
             endpoint = ENDPOINTS.get(path) if method == "POST" else None
-            if endpoint is not None:
+            if endpoint is not None:  # the hot path: the headers go straight into the response, no send wrapper
                 response = await endpoint(self.gateway, scope, receive)
-                await response(scope, receive, send_with_headers)
+                response.raw_headers.extend(extra)
+                trace.status = response.status_code
+                await response(scope, receive, send)
             else:
                 await self.app(scope, receive, send_with_headers)
         finally:
