@@ -101,7 +101,25 @@ class _RequestFilters(_Strict):
         return None if value is None else filters.parse_bytes(value)
 
 
-class ProviderPreferences(_RequestFilters):
+class _Network(_Strict):
+    """``proxy`` and ``keepalive_interval``: the same two settings globally and per provider (the
+    provider's win)."""
+
+    proxy: str | None = None  # upstream calls go through it
+    keepalive_interval: Any = None  # {model_prefix: seconds, default: seconds}: SSE comments while a stream waits
+
+    @field_validator("keepalive_interval", mode="before")
+    @classmethod
+    def _keepalive(cls, value: Any) -> dict[str, float]:
+        return _timeouts({"default": value} if isinstance(value, (int, float)) and not isinstance(value, bool) else value)
+
+    @field_validator("proxy", mode="before")
+    @classmethod
+    def _proxy_url(cls, value: Any) -> str | None:
+        return _proxy(value)
+
+
+class ProviderPreferences(_RequestFilters, _Network):
     api_key_rate_limit: Any = None
     api_key_cooldown_period: float = Field(default=0, ge=0)
     api_key_rate_limit_cooldown_period: float | None = Field(default=None, ge=0)  # after a 429; else api_key_cooldown_period
@@ -114,18 +132,6 @@ class ProviderPreferences(_RequestFilters):
     # POST /v1/responses: passed through to the upstream's own Responses API, or translated to chat.
     # Unset: passthrough for api.openai.com and Azure's /openai/v1 form, translation elsewhere.
     responses_api: Literal["passthrough", "translate"] | None = None
-    proxy: str | None = None  # this provider's upstream calls go through it (wins over the global proxy)
-    keepalive_interval: Any = None  # {model_prefix: seconds, default: seconds}: SSE comments while a stream waits
-
-    @field_validator("keepalive_interval", mode="before")
-    @classmethod
-    def _keepalive(cls, value: Any) -> dict[str, float]:
-        return _timeouts({"default": value} if isinstance(value, (int, float)) and not isinstance(value, bool) else value)
-
-    @field_validator("proxy", mode="before")
-    @classmethod
-    def _proxy_url(cls, value: Any) -> str | None:
-        return _proxy(value)
 
     @field_validator("api_key_rate_limit", mode="before")
     @classmethod
@@ -283,7 +289,7 @@ class ApiKeyConfig(_Strict):
         return tuple(out)
 
 
-class GlobalPreferences(_Strict):
+class GlobalPreferences(_Network):
     model_timeout: Any = None
     request_timeout: float | None = Field(default=None, gt=0)  # every attempt of one request together
     cooldown_period: float = Field(default=300, ge=0)
@@ -291,18 +297,6 @@ class GlobalPreferences(_Strict):
     error_triggers: list[str] = Field(default_factory=list)
     rate_limit_fail_closed: bool = False
     model_price: Any = Field(default_factory=dict)  # {model_prefix: "in,out", default: "in,out"}: dollars per million tokens
-    proxy: str | None = None  # every provider's upstream calls go through it, unless the provider sets its own
-    keepalive_interval: Any = None  # {model_prefix: seconds, default: seconds}: SSE comments while a stream waits
-
-    @field_validator("keepalive_interval", mode="before")
-    @classmethod
-    def _keepalive(cls, value: Any) -> dict[str, float]:
-        return _timeouts({"default": value} if isinstance(value, (int, float)) and not isinstance(value, bool) else value)
-
-    @field_validator("proxy", mode="before")
-    @classmethod
-    def _proxy_url(cls, value: Any) -> str | None:
-        return _proxy(value)
 
     @field_validator("model_price", mode="before")
     @classmethod
