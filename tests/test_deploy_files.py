@@ -42,6 +42,10 @@ def path(*parts: str) -> str:
     return os.path.join(ROOT, *parts)
 
 
+# The admin panel's page and assets (served by the function from the package, never as static files).
+PANEL_FILES = {f"shared/admin/static/{name}" for name in os.listdir(path("shared", "admin", "static"))}
+
+
 # -- template.yaml (SAM) ---------------------------------------------------------------------------
 
 def load_sam(name: str = "template.yaml") -> dict[str, Any]:
@@ -342,6 +346,7 @@ def test_serverless_package_keeps_every_requirement_metadata(packaged):
 def test_serverless_package_holds_the_function_and_no_other_repository_file(packaged):
     files = packaged["files"]
     assert {"shared/app.py", "shared/settings.py", "functions/aws/handler.py", "functions/aws/run.sh", "api.yaml"} <= set(files)
+    assert "shared/admin/static/index.html" in PANEL_FILES and PANEL_FILES <= set(files)
     assert files["functions/aws/run.sh"] & 0o111, "run.sh must stay executable (Web Adapter runs it)"
     repository = set(os.listdir(ROOT)) - {".git"}
     packaged_from_repository = {name.split("/")[0] for name in files} & repository
@@ -448,7 +453,7 @@ def test_vercel_rewrite_reaches_the_function_and_the_door_recovers_the_path(verc
 def test_vercel_bundle_keeps_the_app(vercel):
     exclude = vercel["functions"]["api/index.py"].get("excludeFiles", "")
     patterns = exclude.strip("{}").split(",") if exclude else []
-    for needed in ("api/index.py", "shared/app.py", "shared/vercel_paths.py", "requirements.txt"):
+    for needed in ("api/index.py", "shared/app.py", "shared/vercel_paths.py", "requirements.txt", *sorted(PANEL_FILES)):
         assert not any(fnmatch.fnmatch(needed, p) for p in patterns), needed
     assert any(fnmatch.fnmatch("tests/test_smoke.py", p) for p in patterns)
 
@@ -490,6 +495,7 @@ def deployment(tree) -> tuple[list[str], dict[str, str]]:
 def test_vercel_uploads_only_the_function(checkout):
     files, _ = deployment(checkout)
     assert FUNCTION_FILES <= set(files)
+    assert "shared/admin/static/index.html" in PANEL_FILES and PANEL_FILES <= set(files)  # the panel is in the function's upload
     shared_sources = {os.path.relpath(os.path.join(d, f), checkout).replace(os.sep, "/")
                       for d, _, names in os.walk(checkout / "shared") for f in names if f.endswith(".py")}
     assert shared_sources <= set(files)  # everything api/index.py can import
@@ -502,7 +508,8 @@ def test_vercel_uploads_only_the_function(checkout):
 def test_vercel_serves_nothing_but_public(checkout):
     _, served = deployment(checkout)
     assert served and all(file.startswith("public/") for file in served.values())
-    for url_path in ("/api.yaml", "/.env", "/shared/app.py", "/tests/test_smoke.py", "/template.yaml", "/api/index.py"):
+    for url_path in ("/api.yaml", "/.env", "/shared/app.py", "/tests/test_smoke.py", "/template.yaml", "/api/index.py",
+                     "/shared/admin/static/index.html"):
         assert url_path not in served
     assert served.get("/robots.txt") == "public/robots.txt"
 

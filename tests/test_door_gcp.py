@@ -60,6 +60,8 @@ def test_bundle_is_self_contained(bundle_dir):
     names = set(os.listdir(bundle_dir))
     assert {"main.py", "shared", "requirements.txt"} <= names
     assert os.path.isfile(os.path.join(bundle_dir, "shared", "app.py"))
+    panel = os.path.join(ROOT, "shared", "admin", "static")  # the admin panel's page and assets ship too
+    assert os.listdir(panel) and sorted(os.listdir(panel)) == sorted(os.listdir(os.path.join(bundle_dir, "shared", "admin", "static")))
     assert not [d for d, _, _ in os.walk(bundle_dir) if d.endswith("__pycache__")]
     bundled = requirement_names(os.path.join(bundle_dir, "requirements.txt"))
     root = requirement_names(os.path.join(ROOT, "requirements.txt"))

@@ -1,7 +1,7 @@
 // uni-gateway admin panel. Plain ES modules, no framework, no build step.
 //
 // Written for the page's Content-Security-Policy (script-src 'self'; style-src 'self'): every element is
-// made with DOM calls (the h() helper below), text goes in through textContent (never innerHTML), and no
+// made with DOM calls (the h() helper below), text goes in through textContent (never parsed as HTML), and no
 // style attribute is ever written as text. Everything the panel knows comes from /admin/api (see the
 // admin contract); the session is the HttpOnly cookie set by login, plus the CSRF token kept in
 // sessionStorage and sent as X-CSRF-Token on every request that is not a GET.
