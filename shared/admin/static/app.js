@@ -1143,7 +1143,7 @@ async function renderUsage(main) {
     const sorted = [...rows].sort((a, b) => (a.day < b.day ? 1 : a.day > b.day ? -1 : b.requests - a.requests));
     const tableEl = rows.length ? table([t("day"), t("key"), t("model"), t("provider"), t("requests"), t("prompt_tokens"), t("completion_tokens")],
       sorted.map((r) => h("tr", {},
-        cell(r.day, "nowrap"), cell(h("span", { title: r.key_id, text: r.key_name || r.key_id })), cell(r.model, "mono"), cell(r.provider),
+        cell(r.day, "nowrap"), cell(h("span", { title: r.key_id, text: r.key_name || r.key_id })), cell(r.model, "mono"), cell(r.provider ?? "—"),
         cell(fmtNumber(r.requests), "num"), cell(fmtNumber(r.prompt_tokens), "num"), cell(fmtNumber(r.completion_tokens), "num"))),
       { numeric: [4, 5, 6] }) : empty(t("no_usage"));
     body.replaceChildren(stats, h("section", { class: "card" }, h("h3", { text: t("requests_per_day") }),
