@@ -631,8 +631,8 @@ function providerForm(existing, { done, cancel, conflict }) {
   // a new key typed in becomes a tag showing only its last four characters.
   const keys = keyList(original.api).map((value) => ({ value, fresh: false }));
   const tags = h("div", { class: "tags" });
-  const keyInput = h("input", { type: "text", class: "tag-input", autocomplete: "off", spellcheck: "false", placeholder: t("key_placeholder"),
-    "aria-label": t("add_api_key") });
+  const keyInput = h("input", { type: "text", class: "tag-input", id: nextId("f"), autocomplete: "off", spellcheck: "false",
+    placeholder: t("key_placeholder") });
   const keyBox = h("div", { class: "tag-box", "data-field": "api aws_secret_key private_key" }, tags, keyInput);
   keyBox.addEventListener("click", (event) => {
     if (event.target === keyBox || event.target === tags) keyInput.focus();
@@ -767,15 +767,22 @@ function providerForm(existing, { done, cancel, conflict }) {
   engine.addEventListener("change", refreshPreview);
   refreshPreview();
 
+  // The vertex-express note only while that choice is made.
+  const engineField = field(t("engine"), engine, { hint: t("engine_hint") });
+  const engineHint = engineField.querySelector(".hint");
+  const syncEngineHint = () => { engineHint.hidden = engine.value !== "vertex-express"; };
+  engine.addEventListener("change", syncEngineHint);
+  syncEngineHint();
+
   const save = h("button", { type: "submit", class: "btn btn-primary", text: isNew ? t("create_provider") : t("save_changes") });
   const form = h("form", { class: "card form", novalidate: true, "aria-label": isNew ? t("add_provider") : t("edit_provider") },
     h("h3", { text: isNew ? t("add_provider") : t("edit_provider_named", { name: original.provider }) }),
     h("div", { class: "grid" },
       field(t("name"), name),
-      field(t("engine"), engine, { hint: t("engine_hint") }),
+      engineField,
       field(t("base_url"), baseUrl, { wide: true }),
       h("div", { class: "field wide" }, preview),
-      h("div", { class: "field wide" }, h("label", { for: keyInput.id = nextId("f"), text: t("api_keys") }), keyBox,
+      h("div", { class: "field wide" }, h("label", { for: keyInput.id, text: t("api_keys") }), keyBox,
         h("p", { class: "hint", text: t("api_keys_hint") })),
       h("div", { class: "field wide" },
         h("div", { class: "field-head" }, h("span", { class: "label", text: t("models") }),
@@ -895,12 +902,14 @@ async function renderKeys(main) {
       list.replaceChildren(empty(t("no_keys")));
       return;
     }
-    list.replaceChildren(table([t("name"), t("key"), t("role"), t("allowed_models"), t("scheduling"), t("rate_limit"), ""], keys.map((key) => {
+    const named = keys.some((key) => key.name); // the Name column only when some key has one
+    list.replaceChildren(table([named ? t("name") : null, t("key"), t("role"), t("allowed_models"), t("scheduling"), t("rate_limit"), ""]
+      .filter((x) => x !== null), keys.map((key) => {
       const prefs = key.preferences || {};
       const rules = key.model || [];
       const limit = prefs.RATE_LIMIT ?? prefs.rate_limit;
       return h("tr", { "data-key-id": key.id },
-        cell(key.name ? h("strong", { text: key.name }) : h("span", { class: "muted", text: "—" })),
+        named ? cell(key.name ? h("strong", { text: key.name }) : h("span", { class: "muted", text: "—" })) : null,
         cell(h("span", { class: "mono", title: key.id, text: key.api })),
         cell(badge(key.role === "admin" ? t("role_admin") : t("role_user"), key.role === "admin" ? "warn" : "neutral")),
         cell(rules.length ? h("div", { class: "chips" }, rules.map((rule) => h("span", { class: "chip", text: ruleText(rule).replace("\n", ", ") })))
@@ -1159,11 +1168,12 @@ function stat(label, value) {
   return h("div", { class: "stat card" }, h("div", { class: "stat-label", text: label }), h("div", { class: "stat-value", text: value }));
 }
 
-function niceMax(value) {
-  if (value <= 5) return 5;
-  const power = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 2.5, 5, 10]) if (step * power >= value) return step * power;
-  return 10 * power;
+// A round step for at most five grid lines over 0..value (whole numbers: these are request counts).
+function niceScale(value) {
+  const raw = Math.max(1, value) / 5;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = Math.max(1, [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || 10 * power);
+  return { step, max: step * Math.max(1, Math.ceil(value / step)) };
 }
 
 // Stacked bars, one per day, drawn as SVG. The viewBox is as wide as the card is at drawing time, so text
@@ -1181,18 +1191,17 @@ function usageChart(days, rows, groupBy, available) {
     m.set(keyOf(r), (m.get(keyOf(r)) || 0) + r.requests);
   }
   const dayList = [...perDay.keys()].sort();
-  const max = niceMax(Math.max(0, ...dayList.map((d) => [...perDay.get(d).values()].reduce((a, b) => a + b, 0))));
+  const { step, max } = niceScale(Math.max(0, ...dayList.map((d) => [...perDay.get(d).values()].reduce((a, b) => a + b, 0))));
   const W = Math.round(Math.max(300, Math.min(1400, (available || 720) - 44)));
   const H = W < 500 ? 200 : 260, left = 48, right = 8, top = 10, bottom = 28;
   const plotW = W - left - right, plotH = H - top - bottom;
   const slot = plotW / Math.max(1, dayList.length);
   const barW = Math.max(2, Math.min(48, slot * 0.7));
   const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": t("chart_label", { n: dayList.length }) });
-  for (let i = 0; i <= 4; i += 1) {
-    const value = (max / 4) * i;
+  for (let value = 0; value <= max; value += step) {
     const y = top + plotH - (value / max) * plotH;
-    chart.append(svg("line", { x1: left, x2: W - right, y1: y, y2: y, class: i ? "grid" : "axis" }),
-      svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "tick" }, fmtNumber(Math.round(value))));
+    chart.append(svg("line", { x1: left, x2: W - right, y1: y, y2: y, class: value ? "grid" : "axis" }),
+      svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", class: "tick" }, fmtNumber(value)));
   }
   const labelEvery = Math.ceil(dayList.length / Math.max(2, Math.floor(plotW / 56)));
   dayList.forEach((day, i) => {

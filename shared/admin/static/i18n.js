@@ -4,7 +4,6 @@ export const STRINGS = {
   "en": {
     "action": "Action",
     "add_all": "Add all",
-    "add_api_key": "Add an API key",
     "add_mapping": "Add mapping",
     "add_model": "Add model",
     "add_provider": "Add provider",
@@ -208,7 +207,6 @@ export const STRINGS = {
   "zh": {
     "action": "操作",
     "add_all": "全部添加",
-    "add_api_key": "添加 API 密钥",
     "add_mapping": "添加映射",
     "add_model": "添加模型",
     "add_provider": "添加渠道",
