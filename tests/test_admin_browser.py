@@ -277,7 +277,7 @@ def test_a_mapping_made_in_the_panel_is_served(admin, gateway):
 
 def test_create_a_key_use_it_and_revoke_it(admin, gateway):
     page = admin.tab("keys")
-    expect(page.locator(f"tr[data-key-id={key_id(USER_KEY)}]")).to_contain_text("…" + USER_KEY[-4:])
+    expect(page.locator(f"tr[data-key-id='{key_id(USER_KEY)}']")).to_contain_text("…" + USER_KEY[-4:])
     page.click("#create-key")
     form = page.locator("form.form")
     form.locator("[data-field=model]").fill(f"{MODELS[0]}\npanel-alias")
@@ -294,7 +294,7 @@ def test_create_a_key_use_it_and_revoke_it(admin, gateway):
     expect(shown).to_have_value(re.compile(r"^sk-[A-Za-z0-9_-]{48}$"))
     new_key = shown.input_value()
     expect(page.locator(".callout .warning")).to_contain_text("only time the full key is shown")
-    row = page.locator(f"tr[data-key-id={key_id(new_key)}]")
+    row = page.locator(f"tr[data-key-id='{key_id(new_key)}']")
     expect(row).to_contain_text("…" + new_key[-4:])
     expect(row).to_contain_text("round_robin")
     expect(row).to_contain_text("60/min")

@@ -533,6 +533,8 @@ async function renderProviders(main) {
   const addButton = button(t("add_provider"), () => openForm(null), "btn btn-primary", { id: "add-provider" });
   main.append(sectionHead(t("providers_title"), t("providers_hint"), [addButton]), formSlot, list);
 
+  // A version conflict on an edit reopens the form on the provider as it is now (the admin sees what
+  // changed); on a new provider the form stays as typed, now based on the current version.
   function openForm(provider) {
     formSlot.replaceChildren(providerForm(provider, {
       done: () => {
@@ -540,11 +542,12 @@ async function renderProviders(main) {
         load();
       },
       cancel: () => formSlot.replaceChildren(),
-      conflict: async (name, draft) => {
+      conflict: async (name) => {
         await load();
-        const fresh = name && state.providers.find((p) => p.provider === name);
-        formSlot.replaceChildren(providerForm(fresh || draft, { done: () => { formSlot.replaceChildren(); load(); },
-          cancel: () => formSlot.replaceChildren(), conflict: () => load() }));
+        if (name === null) return;
+        const fresh = state.providers.find((p) => p.provider === name);
+        if (fresh) openForm(fresh);
+        else formSlot.replaceChildren();
       },
     }));
     formSlot.querySelector("input")?.focus();
@@ -611,7 +614,7 @@ function providerCard(provider, { edit, reload }) {
 }
 
 function providerForm(existing, { done, cancel, conflict }) {
-  const isNew = !existing?.provider || !state.providers.some((p) => p.provider === existing.provider);
+  const isNew = !existing;
   const original = existing || {};
   const errorBox = errorBoxEl();
 
@@ -829,7 +832,7 @@ function providerForm(existing, { done, cancel, conflict }) {
       toast(t(isNew ? "provider_created" : "provider_saved", { name: provider.provider }), "success");
       done();
     } catch (error) {
-      writeFailed(error, { form, errorBox, reload: () => conflict(isNew ? null : original.provider, { ...provider, api: keys.map((k) => k.value) }) });
+      writeFailed(error, { form, errorBox, reload: () => conflict(isNew ? null : original.provider) });
     } finally {
       save.disabled = false;
     }
@@ -874,7 +877,12 @@ async function renderKeys(main) {
         load();
       },
       cancel: () => formSlot.replaceChildren(),
-      reload: () => { formSlot.replaceChildren(); load(); },
+      // After a version conflict: an edit is closed (the list shows the key as it is now); a new key's
+      // form stays as typed, now based on the current version.
+      reload: () => {
+        if (key) formSlot.replaceChildren();
+        load();
+      },
     }));
     formSlot.querySelector("input, select")?.focus();
   }
@@ -1004,7 +1012,7 @@ async function renderMappings(main) {
     formSlot.replaceChildren(mappingForm(name, targets, {
       done: () => { formSlot.replaceChildren(); load(); },
       cancel: () => formSlot.replaceChildren(),
-      reload: () => { formSlot.replaceChildren(); load(); },
+      reload: () => load(), // the form stays as typed (a mapping is replaced whole), the list shows the current state
     }));
     formSlot.querySelector("input")?.focus();
   }
