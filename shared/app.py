@@ -3,7 +3,8 @@
 Routes: ``POST /v1/chat/completions``, the other OpenAI endpoints (embeddings, images, audio,
 moderations: :data:`.media.MEDIA`), ``POST /v1/responses`` (:mod:`.inbound.responses`),
 ``POST /v1/messages`` (:mod:`.inbound.anthropic`, Anthropic's error shape), ``GET /v1/models``,
-``GET /healthz`` (the ``/v1`` prefix is optional). Every other error is an OpenAI error object.
+``GET /healthz`` (the ``/v1`` prefix is optional), the admin API and panel under ``/admin/`` (``GET /``
+in a browser). Every other error is an OpenAI error object.
 """
 
 from __future__ import annotations
@@ -368,6 +369,19 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         return JSONResponse({"status": "ok", "version": __version__, "config": runtime.source, "config_version": runtime.version,
                              "providers": len(table.providers), "models": len(table.all_models), "store": gateway.store.name})
 
+    async def admin(request: Request) -> Response:
+        """``/admin/…`` (the admin API and panel): :mod:`.admin.router`, imported on first use, so
+        neither the API path nor a cold start loads it."""
+        from .admin import router
+
+        return await router.handle(gateway, request.scope, request.receive)
+
+    async def root(request: Request) -> Response:
+        """``GET /``: the admin panel for a browser (it asks for HTML), the health answer otherwise."""
+        if "text/html" in request.headers.get("accept", ""):
+            return await admin(request)
+        return await healthz(request)
+
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         if status == 405:
@@ -391,7 +405,8 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
         Route("/v1/responses/{rest:path}", route(stored_responses), methods=["GET", "POST", "DELETE"]),
         Route("/responses/{rest:path}", route(stored_responses), methods=["GET", "POST", "DELETE"]),
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/", healthz, methods=["GET"]),
+        Route("/", root, methods=["GET"]),
+        Route("/admin/{rest:path}", admin, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
 
     @contextlib.asynccontextmanager
