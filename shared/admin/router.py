@@ -185,6 +185,15 @@ def _scrubbed(response: Response, secrets: set[str]) -> Response:
     return Response(body, status_code=response.status_code, headers=headers)
 
 
+def _trace_key(scope: Scope, key_id: str) -> None:
+    """The admin key id on the request's access-log line, as API requests carry theirs."""
+    from ..app import TRACE
+
+    trace = scope.get(TRACE)
+    if trace is not None:
+        trace.key_id = key_id
+
+
 async def handle(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
     """Answer one request under ``/admin/`` (or ``GET /``)."""
     path, method = scope["path"], scope["method"]
@@ -203,6 +212,7 @@ async def handle(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
         identity = None
         if route.auth:
             identity = await auth.require_admin(gateway, runtime, scope)
+            _trace_key(scope, identity.key_id)
         elif not route.disabled_ok and not auth.admin_enabled(runtime, gateway.settings):
             raise GatewayError(404, "The admin API is disabled: set ADMIN_API_KEY or add a key with role admin.", code="admin_disabled")
         assert route.handler is not None
