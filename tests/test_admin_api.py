@@ -14,9 +14,13 @@ import httpx
 import pytest
 
 from shared.admin import router
+from shared.app import create_app
+from shared.settings import Settings
 from shared.store.keys import gateway_key_id
 from tests.builders import UPSTREAM_KEY, config, gateway_key, provider
+from tests.conftest import RunningGateway
 from tests.fakes.openai_fake import FakeOpenAI, Reply
+from tests.fakes.server import ThreadServer
 
 ADMIN_KEY = "sk-admin-key-for-the-tests-0000"
 USER_KEY = "sk-user-key-for-the-tests-1111"
@@ -228,9 +232,9 @@ def test_reimport_restores_the_file_config(admin, gw):
     assert written["version"] == version + 1 and len(written["config"]["providers"]) == 2
 
 
-def test_reimport_without_a_file_config_is_a_404(gateway_factory, fake):
-    gw = gateway_factory(config(provider("openai", fake, models=["gpt-4o"])), env=ENV)
-    admin = Admin(gw.url)
+def test_reimport_without_a_file_config_is_a_404(gateway_factory):
+    server = gateway_factory.start(RunningGateway(ThreadServer(app := create_app(Settings.from_env(ENV))), app))  # no config at all
+    admin = Admin(server.url)
     error(admin("POST", "/config/reimport", json={"version": admin.version()}), 404, "no_file_config")
 
 
@@ -338,7 +342,8 @@ def test_the_first_key_cannot_lock_out_a_dev_key_admin(gateway_factory, fake):
 
 
 def test_the_last_admin_key_cannot_be_deleted(gateway_factory, fake):
-    gw = gateway_factory(config(provider("openai", fake, models=["gpt-4o"]), keys=[gateway_key(CONFIG_ADMIN, role="admin")]))
+    gw = gateway_factory(config(provider("openai", fake, models=["gpt-4o"]), keys=[gateway_key(CONFIG_ADMIN, role="admin")]),
+                         env={"ENVIRONMENT": "production"})  # no ADMIN_API_KEY, and no development keys to fall back on
     admin = Admin(gw.url, CONFIG_ADMIN)
     body = error(admin("DELETE", f"/keys/{gateway_key_id(CONFIG_ADMIN)}", params={"version": admin.version()}), 400, "would_lock_out")
     assert "ADMIN_API_KEY" in body["error"]["message"]
@@ -365,15 +370,23 @@ def test_a_mapping_lists_the_unified_name_and_routes_to_the_mapped_model(admin, 
 
 # -- observability ------------------------------------------------------------------------------------
 
-def test_health_shows_cooldowns_and_recent_failures(admin, gw, fake):
-    fake.then(Reply(status=500), Reply(status=500))
-    chat(gw, ADMIN_KEY)
+def test_health_shows_cooldowns_rejected_keys_and_recent_failures(gateway_factory, fake):
+    fake.reset()
+    gw = gateway_factory(config(provider("a", fake, models=["gpt-4o"]), provider("b", fake, api=[UPSTREAM_KEY, SECOND_UPSTREAM],
+                                                                                   models=["gpt-4o"])), env=ENV)
+    admin = Admin(gw.url)
+    fake.then(Reply(status=500))
+    assert chat(gw, ADMIN_KEY).status_code == 200  # a fails (500: cooled down), b answers with its first key
+    assert chat(gw, ADMIN_KEY).status_code == 200  # b's second key is rejected by the upstream (parked), its first answers
     health = admin.ok("GET", "/health")
     channels = {c["id"]: c for c in health["channels"]}
-    assert set(channels) == {"openai/gpt-4o", "spare/gpt-4o-mini"}
-    assert channels["openai/gpt-4o"]["cooldown_seconds"] > 0 and channels["spare/gpt-4o-mini"]["cooldown_seconds"] == 0
-    assert [k["masked"] for k in channels["spare/gpt-4o-mini"]["keys"]] == ["…ey-1", "…9999"]
-    assert health["recent_failures"] and health["recent_failures"][0]["status"] == 500
+    assert set(channels) == {"a/gpt-4o", "b/gpt-4o"}
+    assert channels["a/gpt-4o"]["cooldown_seconds"] > 0 and channels["b/gpt-4o"]["cooldown_seconds"] == 0
+    keys = channels["b/gpt-4o"]["keys"]
+    assert [k["masked"] for k in keys] == ["…ey-1", "…9999"] and [k["rejected"] for k in keys] == [False, True]
+    assert {f["status"] for f in health["recent_failures"]} == {500, 401}
+    assert {f["credential"] for f in health["recent_failures"] if f["status"] == 401} == {keys[1]["id"]}
+    admin.assert_no_secrets()
 
 
 def test_usage_per_key_model_and_provider(admin, gw):

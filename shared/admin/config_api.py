@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from starlette.responses import Response
 
-from ..config import ConfigError
+from ..config import ConfigError, parse_document
 from ..errors import GatewayError
 from . import config_ops, writes
 from .web import AdminCall, object_field, reply, version_of
@@ -21,16 +22,10 @@ def _yaml_text(document: dict[str, Any]) -> str:
 
 
 def _parse_yaml(text: str) -> dict[str, Any]:
-    from ..config.load import _parse_text
-
     try:
-        data = _parse_text(text, "config")
+        return parse_document(text, "config")
     except ConfigError as exc:
         raise writes.invalid(exc) from None
-    if not isinstance(data, dict):
-        raise GatewayError(400, "the config must be a mapping with 'providers', 'api_keys' and 'preferences' at the top level",
-                           code="invalid_config", param="config")
-    return data
 
 
 async def _document(call: AdminCall) -> dict[str, Any]:
@@ -43,15 +38,18 @@ async def _document(call: AdminCall) -> dict[str, Any]:
 async def get_config(call: AdminCall) -> Response:
     stored = await call.gateway.stored_config()
     meta = stored.meta or {}
-    return reply({"version": stored.version, "config": config_ops.mask_document(stored.document), "source": meta.get("source"),
+    source = meta.get("source")
+    if source == "seed":  # the store holds a copy of the file config: say which
+        source = f"seed:{meta.get('from') or '?'}"
+    return reply({"version": stored.version, "config": config_ops.mask_document(stored.document), "source": source,
                   "updated_at": meta.get("updated_at"), "updated_by": meta.get("updated_by")})
 
 
 async def _put(call: AdminCall, version: int, document: dict[str, Any], action: str = "config.update",
-               target: str = "config") -> Response:
+               target: str = "config", source: str = "admin") -> Response:
     stored = await writes.current(call, version)
     resolved = config_ops.resolve_document(document, stored.document)
-    new_version = await writes.commit(call, stored, resolved, action, target)
+    new_version = await writes.commit(call, stored, resolved, action, target, source=source)
     return reply({"version": new_version, "config": config_ops.mask_document(resolved)})
 
 
@@ -82,7 +80,7 @@ async def validate(call: AdminCall) -> Response:
     except GatewayError as exc:
         if exc.code != "invalid_config":
             raise
-        path = (exc.param or "config").removeprefix("config").lstrip(".") or "(top level)"
+        path = (exc.param or "config").removeprefix("config").lstrip(".")
         return reply({"ok": False, "errors": [{"path": path, "message": exc.message}]})
     return reply({"ok": True})
 
@@ -90,9 +88,11 @@ async def validate(call: AdminCall) -> Response:
 async def reimport(call: AdminCall) -> Response:
     """Re-seed the stored config from the file / env config (CONFIG_YAML, CONFIG_PATH, CONFIG_URL)."""
     version = version_of(await call.json())
-    found = await call.gateway.file_document()
-    if found is None:
+    try:
+        own = await call.gateway.file_config()
+    except ConfigError as exc:
+        raise writes.invalid(exc) from None
+    if own.document is None:
         raise GatewayError(404, "There is no file or environment config to import (CONFIG_YAML, CONFIG_PATH or CONFIG_URL).",
                            code="no_file_config")
-    document, source = found
-    return await _put(call, version, document, "config.reimport", source)
+    return await _put(call, version, copy.deepcopy(own.document), "config.reimport", own.source, source="seed")

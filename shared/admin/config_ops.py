@@ -193,7 +193,10 @@ def _resolve_secret(value: Any, stored: Any, path: str) -> Any:
     if isinstance(value, list):
         return _resolve_list(value, stored_list, path)
     if is_masked(value):
-        return _resolve_list([value], stored_list, path)[0] if stored_list else _unresolved(path)
+        try:
+            return _resolve_list([value], stored_list, path)[0]
+        except Unresolved:
+            raise Unresolved(path) from None
     return value
 
 

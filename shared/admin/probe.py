@@ -63,9 +63,18 @@ async def describe(raw: dict[str, Any], settings: Settings | None = None) -> tup
     return provider.engine, await preview(provider, channel)
 
 
+def provider_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The body's ``provider`` object, without the read-only fields ``GET /providers`` adds (a
+    provider read, edited and sent back must be accepted as it is)."""
+    provider = dict(object_field(body, "provider"))
+    provider.pop("engine_detected", None)
+    provider.pop("upstream_url", None)
+    return provider
+
+
 async def _provider(call: AdminCall, resolve: bool) -> tuple[Provider, Channel | None]:
     """The request's ``provider``, its masked secrets resolved against the stored provider of the same name."""
-    raw = object_field(await call.json(), "provider")
+    raw = provider_fields(await call.json())
     if resolve:
         stored = await call.gateway.stored_config()
         providers = stored.document.get("providers")

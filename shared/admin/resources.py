@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from ..errors import GatewayError
 from . import config_ops, writes
-from .probe import describe
+from .probe import describe, provider_fields
 from .web import AdminCall, object_field, reply, version_of
 
 Document = dict[str, Any]
@@ -80,9 +80,7 @@ async def list_providers(call: AdminCall) -> Response:
 
 
 def _provider_body(body: dict[str, Any]) -> dict[str, Any]:
-    provider = dict(object_field(body, "provider"))
-    provider.pop("engine_detected", None)  # read-only fields of GET /providers, sent back as they came
-    provider.pop("upstream_url", None)
+    provider = provider_fields(body)
     if not isinstance(provider.get("provider"), str) or not provider["provider"]:
         raise GatewayError(400, "'provider.provider' (the provider's name) is required", param="provider.provider",
                            code="missing_required_parameter")

@@ -10,14 +10,13 @@ write carries an audit entry: who, what, and the changed paths with masked old a
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-from ..config import ConfigError, GatewayConfig, parse_config_text
+from ..config import ConfigError, GatewayConfig, parse_config_document
 from ..errors import GatewayError
 from ..runtime import Runtime
-from ..store.base import StoredConfig
+from ..store import StoredConfig
 from . import config_ops
 from .web import AdminCall
 
@@ -45,25 +44,14 @@ async def current(call: AdminCall, version: int) -> StoredConfig:
 
 
 def config_errors(exc: ConfigError) -> list[tuple[str, str]]:
-    """``(path, message)`` of each problem the loader found."""
-    errors = getattr(exc, "errors", None)
-    if isinstance(errors, list) and errors:
-        return [(str(path), str(message)) for path, message in errors]
-    out = []
-    for line in str(exc).splitlines():
-        parts = line.split(": ", 2)
-        out.append((parts[1], parts[2]) if len(parts) == 3 else ("(top level)", parts[-1]))
-    return out
+    """``(path, message)`` of each problem the loader found (path ``""``: the config as a whole)."""
+    return list(exc.errors) or [("", str(exc))]
 
 
 def check(document: Document) -> GatewayConfig:
     """Validate a document exactly as a config file is validated (``${NAME}`` expanded from the
     environment); raises :class:`ConfigError`."""
-    try:
-        text = json.dumps(document, default=str)
-    except (TypeError, ValueError, RecursionError):
-        raise ConfigError("config: (top level): not a JSON document") from None
-    return parse_config_text(text, "config", os.environ)
+    return parse_config_document(document, "config", os.environ)
 
 
 def invalid(exc: ConfigError, focus: tuple[str, str] | None = None) -> GatewayError:
@@ -75,7 +63,7 @@ def invalid(exc: ConfigError, focus: tuple[str, str] | None = None) -> GatewayEr
     def param(path: str) -> str:
         if focus is not None and (path == focus[0] or path.startswith(focus[0] + ".") or path.startswith(focus[0] + "[")):
             return focus[1] + path[len(focus[0]):]
-        return "config" if path == "(top level)" else "config." + path
+        return "config." + path if path else "config"
 
     message = "\n".join(f"{path}: {text}" for path, text in errors) or str(exc)
     return GatewayError(400, message, code="invalid_config", param=param(errors[0][0]) if errors else None)
@@ -103,11 +91,12 @@ def lock_out(call: AdminCall, after: Document) -> str | None:
 
 
 async def commit(call: AdminCall, stored: StoredConfig, document: Document, action: str, target: str,
-                 focus: tuple[str, str] | None = None) -> int:
+                 focus: tuple[str, str] | None = None, source: str = "admin") -> int:
     """Validate, guard and write ``document`` (based on ``stored``) with its audit entry; the new
-    version (the same one when nothing changed: no empty versions, no empty audit entries)."""
+    version (the same one when nothing changed: no empty versions, no empty audit entries).
+    ``source="seed"``: the document is the file config again (re-import), served as the file is."""
     changes = config_ops.changes(stored.document, document)
-    if not changes:
+    if not changes and (source != "seed" or stored.meta.get("source") == "seed"):
         return stored.version
     try:
         check(document)
@@ -118,16 +107,16 @@ async def commit(call: AdminCall, stored: StoredConfig, document: Document, acti
         raise GatewayError(400, why, code="would_lock_out")
     secrets = config_ops.provider_secrets(stored.document, document) | runtime_secrets(call.runtime)
     try:
-        runtime = await call.gateway.save_config(document, stored.version, call.actor, action, target,
-                                                 config_ops.scrub(changes, secrets))
+        runtime = await call.gateway.save_config(document, stored.version, call.actor or None, action, target,
+                                                 config_ops.scrub(changes, secrets), source=source)
     except ConfigError as exc:
         raise invalid(exc, focus) from None
     except GatewayError as exc:
         if exc.code != "version_conflict" or isinstance(exc, Conflict):
             raise
-        extra = getattr(exc, "extra", None)
-        version = extra.get("version") if isinstance(extra, dict) else None
-        raise Conflict(version if isinstance(version, int) else (await call.gateway.stored_config()).version, stored.version) from None
+        told = exc.headers.get("x-config-version", "")
+        version = int(told) if told.isdigit() else (await call.gateway.stored_config()).version
+        raise Conflict(version, stored.version) from None
     return runtime.version
 
 
