@@ -408,3 +408,43 @@ def test_audit_entries_carry_who_what_and_masked_changes(admin):
     assert entry["action"] == "config.update" and entry["key_id"] == gateway_key_id(ADMIN_KEY)
     assert entry["changes"] == [{"path": "providers[spare].api", "old": ["…ey-1", "…9999"], "new": ["…9999", "…5555"]}]
     admin.assert_no_secrets("sk-added-in-the-test-5555")
+
+
+def test_two_instances_on_one_store_see_each_others_writes_and_conflicts(gateway_factory, base_config):
+    from shared.store import MemoryStore
+
+    store = MemoryStore()  # one store shared by two gateways, as two instances share Redis
+    one, two = (gateway_factory(base_config, env=ENV, store=store) for _ in range(2))
+    first, second = Admin(one.url), Admin(two.url)
+    version = first.version()
+    assert second.version() == version
+    created = first.ok("POST", "/keys", 201, json={"version": version, "key": {}})
+    first.shown_once.add(created["key"]["api"])
+    assert chat(two, created["key"]["api"]).status_code == 200  # the other instance knows the key at once
+    body = error(second("PUT", "/mappings/x", json={"version": version, "targets": {"openai": "gpt-4o"}}), 409, "version_conflict")
+    assert body["version"] == version + 1
+    assert second.ok("GET", "/audit")["entries"][0]["action"] == "keys.create"
+    first.assert_no_secrets()
+    second.assert_no_secrets()
+
+
+def test_session_endpoints_and_panel_files_are_routed(gw):
+    for method, path in (("POST", "/admin/api/login"), ("POST", "/admin/api/logout"), ("GET", "/admin/api/session")):
+        response = httpx.request(method, gw.url + path, json={"key": "nope"})
+        assert response.status_code not in (404, 405), response.text  # answered by the auth module
+    error(httpx.get(gw.url + "/admin/static/no-such-file.js"), 404, "unknown_url")
+
+
+def test_renaming_a_provider_carries_its_key_rules_and_mappings_along(gateway_factory, base_config):
+    cfg = {**base_config, "api_keys": [gateway_key(CONFIG_ADMIN, role="admin"), gateway_key(USER_KEY, ["openai/*"])],
+           "model_mappings": {"uni": {"openai": "gpt-4o"}}}
+    gw = gateway_factory(cfg, env={"ENVIRONMENT": "production"})
+    admin = Admin(gw.url, CONFIG_ADMIN)
+    listed = admin.ok("GET", "/providers")
+    renamed = {**listed["providers"][0], "provider": "oa"}
+    admin.ok("PUT", "/providers/openai", json={"version": listed["version"], "provider": renamed})
+    keys = admin.ok("GET", "/keys")["keys"]
+    assert keys[1]["model"] == ["oa/*"] and admin.ok("GET", "/mappings")["mappings"] == {"uni": {"oa": "gpt-4o"}}
+    assert chat(gw, USER_KEY).headers["x-gateway-provider"] == "oa"
+    assert chat(gw, USER_KEY, "uni").status_code == 200
+    admin.assert_no_secrets()

@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope
 
 from ..errors import GatewayError
 from ..gateway import Gateway
+from ..store import StoreUnavailable
 from . import auth, config_api, config_ops, observe, openapi, probe, resources, writes
 from .web import AdminCall, error_reply
 
@@ -221,6 +222,10 @@ async def handle(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
     except GatewayError as exc:
         extra = getattr(exc, "extra", None)  # e.g. a conflict's current "version"
         return error_reply(exc, **(extra if isinstance(extra, dict) else {}))
+    except StoreUnavailable as exc:  # the config and audit live only in the shared store: no fallback to answer from
+        log.warning("admin API: %s on %s %s", exc, method, path)
+        return error_reply(GatewayError(503, "The shared store did not answer; the config cannot be read or changed right now.",
+                                        code="store_unavailable", headers={"retry-after": "5"}))
     except Exception:
         log.exception("admin API: unhandled error on %s %s", method, path)
         return error_reply(GatewayError(500, "The gateway hit an internal error; it has been logged.", code="internal_error"))
