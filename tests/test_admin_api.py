@@ -448,3 +448,37 @@ def test_renaming_a_provider_carries_its_key_rules_and_mappings_along(gateway_fa
     assert chat(gw, USER_KEY).headers["x-gateway-provider"] == "oa"
     assert chat(gw, USER_KEY, "uni").status_code == 200
     admin.assert_no_secrets()
+
+
+def test_answers_match_the_schemas_the_openapi_document_declares(admin, gw):
+    import jsonschema
+
+    doc = httpx.get(gw.url + "/admin/api/openapi.json").json()
+    assert chat(gw, USER_KEY).status_code == 200
+    version = admin.version()
+    answers = {
+        ("GET", "/admin/api/status"): admin.get("/status"),
+        ("GET", "/admin/api/config"): admin.get("/config"),
+        ("GET", "/admin/api/providers"): admin.get("/providers"),
+        ("POST", "/admin/api/providers/preview"): admin("POST", "/providers/preview", json={"provider": {"provider": "p"}}),
+        ("POST", "/admin/api/keys"): admin("POST", "/keys", json={"version": version, "key": {"role": "user"}}),
+        ("GET", "/admin/api/keys"): admin.get("/keys"),
+        ("PUT", "/admin/api/mappings/{name}"): admin("PUT", "/mappings/m", json={"version": version + 1, "targets": {"openai": "gpt-4o"}}),
+        ("GET", "/admin/api/mappings"): admin.get("/mappings"),
+        ("POST", "/admin/api/providers/{name}/test"): admin("POST", "/providers/openai/test"),
+        ("GET", "/admin/api/health"): admin.get("/health"),
+        ("GET", "/admin/api/usage"): admin.get("/usage"),
+        ("GET", "/admin/api/audit"): admin.get("/audit"),
+        ("DELETE", "/admin/api/mappings/{name}"): admin("DELETE", "/mappings/m", params={"version": version + 2}),
+    }
+    admin.shown_once.add(answers[("POST", "/admin/api/keys")].json()["key"]["api"])
+    for (method, path), response in answers.items():
+        operation = doc["paths"][path][method.lower()]
+        (status, declared), *_ = operation["responses"].items()
+        assert response.status_code == int(status), (path, response.text)
+        schema = {**declared["content"]["application/json"]["schema"], "components": doc["components"]}
+        jsonschema.Draft202012Validator(schema).validate(response.json())
+    conflict = admin("PUT", "/config", json={"version": 0, "config": {}})
+    schema = {**doc["paths"]["/admin/api/config"]["put"]["responses"]["409"]["content"]["application/json"]["schema"],
+              "components": doc["components"]}
+    jsonschema.Draft202012Validator(schema).validate(conflict.json())

@@ -104,7 +104,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Usage": _obj(["days", "rows"], days={"type": "array", "items": STRING}, rows={"type": "array", "items": _obj(
         day=STRING, key_id=STRING, key_name=NULLABLE_STRING, model=STRING, provider=NULLABLE_STRING, **COUNTS)}),
     "Audit": _obj(["entries"], entries={"type": "array", "items": _obj(
-        at=NUMBER, key_id=STRING, action=STRING, target=STRING, version=INTEGER,
+        at=NUMBER, key_id={**NULLABLE_STRING, "description": "null for the seed from the file config"}, action=STRING,
+        target=STRING, version=INTEGER,
         changes={"type": "array", "items": _obj(["path"], path=STRING, old={}, new={})})}),
     "Html": {"type": "string"},
     "File": {"type": "string"},
