@@ -92,16 +92,13 @@ def lock_out(call: AdminCall, after: Document) -> str | None:
 
 async def commit(call: AdminCall, stored: StoredConfig, document: Document, action: str, target: str,
                  focus: tuple[str, str] | None = None, source: str = "admin") -> int:
-    """Validate, guard and write ``document`` (based on ``stored``) with its audit entry; the new
+    """Guard, validate and write ``document`` (based on ``stored``) with its audit entry, in one
+    call (``Gateway.save_config`` validates with the loader and writes only a valid document); the new
     version (the same one when nothing changed: no empty versions, no empty audit entries).
     ``source="seed"``: the document is the file config again (re-import), served as the file is."""
     changes = config_ops.changes(stored.document, document)
     if not changes and (source != "seed" or stored.meta.get("source") == "seed"):
         return stored.version
-    try:
-        check(document)
-    except ConfigError as exc:
-        raise invalid(exc, focus) from None
     why = lock_out(call, document)
     if why is not None:
         raise GatewayError(400, why, code="would_lock_out")
