@@ -75,6 +75,7 @@ class Gateway:
         self._failure: tuple[float, GatewayError] | None = None  # (retry after, the error) while the config is broken
         self._file: FileConfig | None = None
         self._discovered: dict[str, tuple[str, list[str]]] = {}  # provider -> (its config's fingerprint, models)
+        self._version_check: asyncio.Future[int | None] | None = None  # the store-version read in flight (is_stale)
 
     @property
     def table(self) -> RoutingTable | None:
@@ -186,15 +187,24 @@ class Gateway:
             return await self.reload(config, source, version=version)
 
     async def is_stale(self) -> bool:
-        """Whether the store holds another config version than this instance runs (one store call:
-        used only on answers a newer config could change, never on the success path)."""
+        """Whether the store holds another config version than this instance runs: one store call,
+        made only before answers a newer config could change (401, 403, 404), never on the success
+        path. Concurrent checks share one call, so a flood of bad keys costs the store one read at
+        a time per instance, not one per request."""
         runtime = self.runtime
         if runtime is None:
             return False
+        check = self._version_check
+        if check is None or check.done() or check.get_loop() is not asyncio.get_running_loop():  # serverless: a loop per call
+            check = self._version_check = asyncio.ensure_future(self._stored_version())
+        version = await asyncio.shield(check)
+        return version is not None and version != runtime.version
+
+    async def _stored_version(self) -> int | None:
         try:
-            return await self.store.config_version() != runtime.version
+            return await self.store.config_version()
         except Exception:  # a store outage must not turn a 401 into a 500
-            return False
+            return None
 
     async def stored_config(self) -> StoredConfig:
         """The live config document and its version, for the admin API (secrets in clear: mask them)."""

@@ -143,6 +143,7 @@ if ARGV[1] ~= '' then
   n = n - 1
   redis.call('LPUSH', KEYS[#KEYS], ARGV[1])
   redis.call('LTRIM', KEYS[#KEYS], 0, tonumber(ARGV[2]) - 1)
+  redis.call('EXPIRE', KEYS[#KEYS], 604800)
 end
 for i = 1, n do
   local ms = tonumber(ARGV[i + 2])
