@@ -383,3 +383,88 @@ def test_bridge_speaks_the_upstash_protocol(redis_server: RedisServer, bridge: U
             await bad.close()
 
     asyncio.run(body())
+
+
+# -- the admin side: the config document, audit, recent failures, small values -------------------------------
+
+def test_the_config_document_is_a_compare_and_set_on_its_version(backend: Backend) -> None:
+    async def body() -> None:
+        store, other = backend.store(), backend.store()
+        if backend.kind == "memory":
+            other = store
+        assert await store.get_config() is None and await store.config_version() == 0
+        doc = {"providers": [{"provider": "a", "api": "${KEY}", "model": ["m"]}], "api_keys": []}
+        assert await store.put_config(0, doc, {"source": "seed"}, {"action": "config.seed", "at": 1.0}) == 1
+        assert await other.put_config(0, {"providers": []}, {"source": "admin"}, {"action": "lost"}) is None  # stale
+        stored = await other.get_config()
+        assert (stored.version, stored.document, stored.meta) == (1, doc, {"source": "seed"})
+        assert await other.put_config(1, {"providers": []}, {"source": "admin"}, {"action": "config.replace"}) == 2
+        assert await store.config_version() == 2
+        assert [(e["action"], e["version"]) for e in await store.get_audit(10)] == [("config.replace", 2), ("config.seed", 1)]
+        assert len(await store.get_audit(1)) == 1
+
+    backend.run(body)
+
+
+def test_admit_with_another_config_version_is_refused_and_counts_nothing(backend: Backend) -> None:
+    async def body() -> None:
+        clock = Clock()
+        store = backend.store(clock)
+        req = AdmitRequest(limits=[LimitCheck("rl:k:*", (Window(2, 60),))], rotation="rr:k:m", config_version=0)
+        assert (await store.admit(req)).allowed  # the store holds no config: version 0 matches
+        assert await store.put_config(0, {}, {"source": "admin"}, None) == 1
+        stale = await store.admit(req)
+        assert not stale.allowed and stale.config_changed and stale.config_version == 1
+        fresh = AdmitRequest(limits=req.limits, rotation=req.rotation, config_version=1)
+        result = await store.admit(fresh)
+        assert result.allowed and result.rotation == 2 and result.windows[0].remaining == 0  # the refused one counted nothing
+        unchecked = AdmitRequest(rotation="rr:k:m")
+        assert (await store.admit(unchecked)).rotation == 3  # no version given: not checked
+
+    backend.run(body)
+
+
+def test_recent_failures_are_kept_newest_first_and_bounded(backend: Backend) -> None:
+    from shared.store import keys as layout
+
+    async def body() -> None:
+        store = backend.store()
+        await store.mark_failure([], {"channel": "a/m", "status": 500, "reason": "HTTP 500"})
+        await store.mark_failure([("a/m", 5)], {"channel": "b/m", "status": 429, "reason": "rate limited"})
+        failures = await store.recent_failures(10)
+        assert [f["channel"] for f in failures] == ["b/m", "a/m"] and all(f["at"] > 0 for f in failures)
+        assert (await store.admit(AdmitRequest(cooldown_ids=["a/m"]))).cooled
+        for i in range(layout.FAILURES_KEPT + 5):
+            await store.mark_failure([], {"channel": f"c{i}", "status": 502, "reason": "x"})
+        assert len(await store.recent_failures(1000)) == layout.FAILURES_KEPT
+
+    backend.run(body)
+
+
+def test_small_values_expire_and_only_if_absent_sets_once(backend: Backend) -> None:
+    async def body() -> None:
+        store = backend.store()
+        assert await store.kv_get("s") is None
+        assert await store.kv_set("s", "one", None, only_if_absent=True)
+        assert not await store.kv_set("s", "two", None, only_if_absent=True)
+        assert await store.kv_get("s") == "one"
+        assert await store.kv_set("t", "short", 0.2)
+        assert await store.kv_get("t") == "short"
+        await asyncio.sleep(0.35)
+        assert await store.kv_get("t") is None
+        await store.kv_delete("s")
+        assert await store.kv_get("s") is None
+
+    backend.run(body)
+
+
+def test_usage_is_counted_per_provider_too(backend: Backend) -> None:
+    async def body() -> None:
+        store = backend.store()
+        await store.record_usage([], Usage("kp", "m", 3, 4, provider="a"), "")
+        await store.record_usage([], Usage("kp", "m", 1, 1, provider="b"), "")
+        usage = await store.get_usage("kp", day_of(time.time()))
+        assert usage["m:requests"] == 2 and usage["m:prompt_tokens"] == 4
+        assert (usage["p:a:m:requests"], usage["p:a:m:completion_tokens"], usage["p:b:m:prompt_tokens"]) == (1, 4, 1)
+
+    backend.run(body)

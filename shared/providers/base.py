@@ -220,6 +220,13 @@ class BaseAdapter:
 
         return await send(request.method, request.url, request.headers, request.content, timeout, request.proxy)
 
+    async def preview_url(self, channel: Channel) -> str:
+        """The URL a chat request on ``channel`` goes to (the admin panel's live preview): built as a
+        real request is, but with no credential, so no secret is involved and nothing is sent. An
+        adapter whose URL depends on the credential overrides this."""
+        body = {"model": channel.upstream_model, "messages": [{"role": "user", "content": "ping"}]}
+        return (await self.build_request(channel, None, body, False)).url
+
     def models_request(self, provider: Provider, credential: Credential | None) -> UpstreamRequest | None:
         """``GET …/models`` for providers listed without ``model`` (fetched once per config version);
         None when the engine has no model list."""

@@ -190,6 +190,14 @@ class VertexAdapter(BaseAdapter):
         url = model_url(channel.provider.config, channel.upstream_model, publisher, stream)
         return UpstreamRequest(url, {"content-type": "application/json"}, publisher.body(body, stream))
 
+    async def preview_url(self, channel: Channel) -> str:
+        """Express mode's URL has no project (the key names it): previewed with the first key's
+        credential, whose secret goes into a header, never into the URL."""
+        credentials = channel.provider.credentials
+        credential = credentials[0] if credentials and credentials[0].kind == EXPRESS else None
+        body = {"model": channel.upstream_model, "messages": [{"role": "user", "content": "ping"}]}
+        return (await self.build_request(channel, credential, body, False)).url
+
     def native(self, endpoint: str, channel: Channel) -> bool:
         """Claude models take an Anthropic client's body as it is (rawPredict); Gemini models take it
         through the chat translation."""
