@@ -124,10 +124,14 @@ class Session:
         return self.page
 
     def sign_in(self, key: str = ADMIN_KEY) -> Page:
+        """Sign in on the open login page; a refusal fails at once with the page's message."""
         page = self.page
         page.fill("input[name=key]", key)
         page.click("form button[type=submit]")
-        expect(page.locator("[role=tablist]")).to_be_visible()
+        tabs, refused = page.locator("[role=tablist]"), page.locator(".form-error:not([hidden])")
+        expect(tabs.or_(refused)).to_be_visible()
+        if refused.count():
+            pytest.fail(f"sign-in refused: {refused.inner_text()}")
         return page
 
     def tab(self, name: str) -> Page:
@@ -142,10 +146,15 @@ class Session:
 
 @pytest.fixture(scope="module")
 def admin(browser: Browser, gateway: ServerProcess) -> Iterator[Session]:
-    """The admin's browser, shared by the steps below in order (each continues where the last stopped)."""
+    """The admin's browser, signed in, shared by the steps below in order (each continues where the last
+    stopped). A sign-in that fails here fails every step at once (pytest keeps a module fixture's error)."""
     session = Session(browser, gateway.url, viewport={"width": 1280, "height": 900}, locale="en-US")
-    yield session
-    session.close()
+    try:
+        session.open()
+        session.sign_in()
+        yield session
+    finally:
+        session.close()
 
 
 def sdk(gateway: ServerProcess, key: str = USER_KEY) -> openai.OpenAI:
@@ -176,19 +185,26 @@ def test_page_is_served_with_its_security_headers(gateway):
     assert httpx.get(gateway.url + "/admin/static/..%2Fpanel.py").status_code == 404
 
 
-def test_sign_in_refuses_a_user_key_and_accepts_the_admin_key(admin):
-    page = admin.open()
-    expect(page.locator("h1")).to_have_text("Sign in to the admin panel")
-    page.fill("input[name=key]", USER_KEY)
-    page.click("form button[type=submit]")
-    expect(page.locator(".form-error")).to_have_text("That key is not an admin key.")
-    expect(page.locator("input[name=key]")).to_have_attribute("aria-invalid", "true")
-    admin.sign_in()
-    expect(page.locator("[data-tab=providers]")).to_have_attribute("aria-selected", "true")
-    expect(page.locator("#panel .empty")).to_contain_text("No providers yet")
-    # A reload keeps the session (the cookie) and regains the CSRF token (GET /session).
-    page.reload()
-    expect(page.locator("[role=tablist]")).to_be_visible()
+def test_sign_in_refuses_a_user_key_and_accepts_the_admin_key(browser, gateway):
+    visitor = Session(browser, gateway.url, locale="en-US")
+    try:
+        page = visitor.open()
+        expect(page.locator("h1")).to_have_text("Sign in to the admin panel")
+        page.fill("input[name=key]", USER_KEY)
+        page.click("form button[type=submit]")
+        expect(page.locator(".form-error")).to_have_text("That key is not an admin key.")
+        expect(page.locator("input[name=key]")).to_have_attribute("aria-invalid", "true")
+        visitor.sign_in()
+        expect(page.locator("[data-tab=providers]")).to_have_attribute("aria-selected", "true")
+        expect(page.locator("#panel .empty")).to_contain_text("No providers yet")
+        # A reload keeps the session (the cookie) and regains the CSRF token (GET /session).
+        page.reload()
+        expect(page.locator("[role=tablist]")).to_be_visible()
+        page.click("#logout")
+        expect(page.locator("input[name=key]")).to_be_visible()
+        assert visitor.unexpected_console() == []
+    finally:
+        visitor.close()
 
 
 def test_add_a_provider_and_chat_with_its_model(admin, gateway, upstream):
