@@ -37,12 +37,19 @@ from .logs import RequestLog, setup
 from .media import MEDIA, Cut, MediaOperation
 from .multipart import parse_form
 from .operations import CHAT_COMPLETIONS
+from .routing import KeyPolicy
+from .runtime import Runtime
 from .settings import Settings
 from .store import Store
 
 log = logging.getLogger("gateway")
 
 TRACE = "gateway.request"  # the scope key of the request's RequestLog
+BODY = "gateway.body"  # the scope key of the request body once read (a request run again reads it from there)
+# Error codes a newer config could turn into an answer (a new key, model or channel; a change seen by admit):
+# before answering one of them, the gateway checks the store's config version and runs the request again on
+# a newer config (see Gateway.refresh).
+RECHECK = frozenset({"config_changed", "invalid_api_key", "model_not_found", "model_not_allowed", "unsupported_endpoint"})
 REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")  # a client's x-request-id is echoed only if it is this tame
 
 
@@ -82,7 +89,25 @@ async def read_body(scope: Scope, receive: Receive, settings: Settings) -> bytes
                 more = message.get("more_body", False)
     except TimeoutError:
         raise GatewayError(408, f"The request body did not arrive within {settings.body_timeout:g}s.", code="request_timeout") from None
-    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    body = scope[BODY] = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    return body
+
+
+def replay(scope: Scope, receive: Receive) -> Receive:
+    """``receive`` for running a request again: its body as read the first time, if it was."""
+    body = scope.get(BODY)
+    if body is None:
+        return receive
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()  # after the body: whatever the server has (a disconnect)
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again
 
 
 def parse_json(raw: bytes, max_containers: int) -> dict[str, Any]:
@@ -307,6 +332,10 @@ class GatewayApp:
             endpoint = ENDPOINTS.get(path) if method == "POST" else None
             if endpoint is not None:  # the hot path: the headers go straight into the response, no send wrapper
                 response = await endpoint(self.gateway, scope, receive)
+                if trace.error in RECHECK and (trace.error == "config_changed" or await self.gateway.is_stale()):
+                    await self.gateway.refresh()
+                    trace.error, trace.attempts = "", []
+                    response = await endpoint(self.gateway, scope, replay(scope, receive))
                 response.raw_headers.extend(extra)
                 trace.status = response.status_code
                 await response(scope, receive, send)
@@ -334,23 +363,35 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
             return await endpoint(gateway, request.scope, request.receive)
         return handler
 
+    async def key_policy(request: Request) -> tuple[Runtime, KeyPolicy]:
+        """The runtime and the caller's key; an unknown key first makes sure the config is current."""
+        runtime = await gateway.ready()
+        try:
+            return runtime, gateway.authenticate(request.headers, runtime)
+        except GatewayError:
+            if not await gateway.is_stale():
+                raise
+            runtime = await gateway.refresh()
+            return runtime, gateway.authenticate(request.headers, runtime)
+
     async def get_model(request: Request) -> Response:
         """``GET /v1/models/{id}`` (``client.models.retrieve``): one model the key may use, else 404."""
         try:
-            runtime = await gateway.ready()
-            policy = gateway.authenticate(request.headers, runtime)
+            runtime, policy = await key_policy(request)
         except GatewayError as exc:
             return error_response(exc)
         name = request.path_params["model"]
         candidates = policy.routes.get(name)
+        if not candidates and await gateway.is_stale():
+            runtime, policy = await key_policy(request)
+            candidates = policy.routes.get(name)
         if not candidates:
             return error_response(runtime.dispatcher.unknown_model(name, CHAT_COMPLETIONS, None))
         return JSONResponse({"id": name, "object": "model", "created": 1700000000, "owned_by": candidates[0].channel.provider.name})
 
     async def list_models(request: Request) -> Response:
         try:
-            runtime = await gateway.ready()
-            policy = gateway.authenticate(request.headers, runtime)
+            _, policy = await key_policy(request)
         except GatewayError as exc:
             return error_response(exc)
         data = []

@@ -123,12 +123,24 @@ def ratelimit_headers(result: AdmitResult) -> dict[str, str]:
     }
 
 
+class ConfigChanged(GatewayError):
+    """The store holds another config version than the one this request started on; raised by
+    ``run`` straight after ``admit`` (which then counted nothing), so the app runs the request again
+    on the new config. A client sees it only if that fails too: a retryable 503."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(503, "the gateway's configuration changed during this request; retry it", code="config_changed",
+                         headers={"retry-after": "1"})
+        self.version = version
+
+
 class Dispatcher:
     """Runs requests of any operation against one routing table and the store."""
 
-    def __init__(self, table: RoutingTable, store: Store) -> None:
+    def __init__(self, table: RoutingTable, store: Store, config_version: int | None = None) -> None:
         self.table = table
         self.store = store
+        self.config_version = config_version  # checked against the store's in every admit (None: not checked)
         self.triggers = tuple(t.encode() for t in table.error_triggers)
         self.limits = table.upstream_limits
         self._tasks: set[asyncio.Task[None]] = set()
@@ -161,9 +173,11 @@ class Dispatcher:
             self._filter(call, candidates)
         t = time.perf_counter()
         request = admission(policy, model, candidates, self.table.global_limits if counted else None, self.table.fail_closed,
-                            op.endpoint, counted)
+                            op.endpoint, counted, self.config_version)
         result = await self.store.admit(request)
         call.store_ms = call.trace.store_ms = (time.perf_counter() - t) * 1000
+        if result.config_changed:  # nothing was counted: the request runs again on the new config
+            raise ConfigChanged(result.config_version)
         call.headers = ratelimit_headers(result)
         if result.degraded:
             call.headers["x-gateway-store"] = "degraded"
@@ -251,8 +265,9 @@ class Dispatcher:
                             outcome.detail or outcome.reason)
                 call.failures.append(outcome)
                 marks, same_channel = failure_marks(outcome, credential.id if credential else None, len(candidates), self.parking)
-                if marks:
-                    await self.store.mark_failure(marks)
+                note = {"channel": channel.id, "provider": channel.provider.name, "model": channel.upstream_model,
+                        "credential": credential.id if credential else None, "status": outcome.status, "reason": outcome.reason}
+                await self.store.mark_failure(marks, note)
                 if not same_channel:
                     break
         raise final_error(call.failures, result, no_channel_reason, call.model)
@@ -450,11 +465,12 @@ class Dispatcher:
         if ok and call.counted and (spend is not None or not self.table.disable_usage):
             usage = usage if isinstance(usage, dict) else {}
             prompt, completion = tokens(usage.get("prompt_tokens")), tokens(usage.get("completion_tokens"))
-            record = Usage(call.policy.key_id, call.model, prompt, completion)
+            provider = call.trace.attempts[-1].provider if call.trace.attempts else ""
+            record = Usage(call.policy.key_id, call.model, prompt, completion, provider=provider)
             if spend is not None:  # $ per million tokens x tokens = micro-dollars
                 price_in, price_out = self.table.price(call.model)
                 cost = math.ceil(prompt * price_in + completion * price_out)
-                record = Usage(record.key_id, record.model, prompt, completion, spend.counter, cost)
+                record = Usage(record.key_id, record.model, prompt, completion, spend.counter, cost, provider)
         if record is None and not call.uses:
             return
         try:
@@ -477,4 +493,4 @@ def tokens(value: Any) -> int:
     return value if 0 <= value <= MAX_TOKENS else 0
 
 
-__all__ = ["Answer", "Call", "Dispatcher", "ratelimit_headers", "tokens"]
+__all__ = ["Answer", "Call", "ConfigChanged", "Dispatcher", "ratelimit_headers", "tokens"]

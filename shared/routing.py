@@ -211,11 +211,15 @@ def _provider_overrides(
     return plain, tuple(str(r) for r in removes)
 
 
-def _model_pairs(p: ProviderConfig, discovered: Mapping[str, list[str]]) -> tuple[tuple[str, str], ...]:
-    if p.model is not None:
-        pairs: tuple[tuple[str, str], ...] = p.model
-        return pairs
-    return tuple((m, m) for m in discovered.get(p.provider, []))
+def _model_pairs(p: ProviderConfig, discovered: Mapping[str, list[str]], mappings: Mapping[str, Mapping[str, str]]
+                 ) -> tuple[tuple[str, str], ...]:
+    """``(upstream model, alias)`` pairs of a provider: its ``model`` list (or the discovered one),
+    then the global ``model_mappings`` that name it (an alias it already has keeps its own model)."""
+    pairs: tuple[tuple[str, str], ...] = p.model if p.model is not None else tuple((m, m) for m in discovered.get(p.provider, []))
+    aliases = {alias for _, alias in pairs}
+    mapped = tuple((targets[p.provider], unified) for unified, targets in mappings.items()
+                   if p.provider in targets and unified not in aliases)
+    return pairs + mapped if mapped else pairs
 
 
 def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mapping[str, list[str]] | None = None) -> RoutingTable:
@@ -249,7 +253,7 @@ def compile_routes(config: GatewayConfig, settings: Settings, discovered: Mappin
         providers[p.provider] = provider
         by_provider[p.provider] = []
         request_filter = compile_filter(p.provider, [dict(p), dict(p.preferences)])
-        pairs = _model_pairs(p, discovered)
+        pairs = _model_pairs(p, discovered, config.model_mappings)
         all_names = {name for pair in pairs for name in pair}
         for upstream, alias in pairs:
             timeout = (

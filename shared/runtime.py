@@ -16,11 +16,11 @@ from .store import Store
 
 @dataclass(frozen=True, eq=False)
 class Runtime:
-    version: int
+    version: int  # the store's config version (0: the store held none, or could not be read)
     table: RoutingTable
     dispatcher: Dispatcher
     source: str  # where its config came from, for /healthz and logs
 
     @classmethod
     def build(cls, version: int, table: RoutingTable, store: Store, source: str) -> Runtime:
-        return cls(version, table, Dispatcher(table, store), source)
+        return cls(version, table, Dispatcher(table, store, version), source)

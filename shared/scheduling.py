@@ -28,18 +28,20 @@ def outcome_checks(credential: str) -> tuple[LimitCheck, LimitCheck]:
 
 
 def admission(policy: KeyPolicy, model: str, candidates: tuple[Candidate, ...], global_limits: tuple[Window, ...] | None,
-              fail_closed: bool = False, endpoint: str = "chat", counted: bool = True) -> AdmitRequest:
+              fail_closed: bool = False, endpoint: str = "chat", counted: bool = True, config_version: int | None = None) -> AdmitRequest:
     """Everything the store must check, count and read before the first upstream call.
 
     It depends only on the key, the model, the endpoint (which channels serve it) and the config,
     so it is built once per (endpoint, model, counted) and key, and reused; stores treat it as
     read-only. ``counted=False`` (the gateway's own calls, e.g. moderation) checks no rate limit
-    of the key: only rotation, cooldowns and credential limits.
+    of the key: only rotation, cooldowns and credential limits. ``config_version`` (the runtime's,
+    fixed for the policy's life) makes the store refuse, with no side effect, when it holds another.
     """
     cache_key = (endpoint, model, counted)
     request = policy.admissions.get(cache_key)
     if request is None:
         request = policy.admissions[cache_key] = _build_admission(policy, model, candidates, global_limits, fail_closed, counted)
+        request.config_version = config_version
     return request
 
 

@@ -302,7 +302,8 @@ def test_cache_tokens_and_usage_recorded_from_an_openai_upstream(fake_factory, g
     with client(gw).messages.stream(**ask()) as stream:
         assert stream.get_final_message().usage.model_dump(exclude_none=True) == want
     assert fake.requests[1]["body"]["stream_options"] == {"include_usage": True}
-    assert wait_for_usage(gw, "m", 2) == {"m:requests": 2, "m:prompt_tokens": 2400, "m:completion_tokens": 14}
+    assert wait_for_usage(gw, "m", 2) == {"m:requests": 2, "m:prompt_tokens": 2400, "m:completion_tokens": 14,
+                                          "p:oa:m:requests": 2, "p:oa:m:prompt_tokens": 2400, "p:oa:m:completion_tokens": 14}
 
 
 def test_cache_tokens_and_usage_recorded_from_an_anthropic_upstream(fake_factory, gateway_factory) -> None:
@@ -314,7 +315,8 @@ def test_cache_tokens_and_usage_recorded_from_an_anthropic_upstream(fake_factory
     with client(gw).messages.stream(**ask()) as stream:
         got = stream.get_final_message().usage
     assert (got.input_tokens, got.cache_read_input_tokens, got.cache_creation_input_tokens, got.output_tokens) == (5, 1000, 20, 3)
-    assert wait_for_usage(gw, "m", 2) == {"m:requests": 2, "m:prompt_tokens": 2050, "m:completion_tokens": 6}
+    assert wait_for_usage(gw, "m", 2) == {"m:requests": 2, "m:prompt_tokens": 2050, "m:completion_tokens": 6,
+                                          "p:a:m:requests": 2, "p:a:m:prompt_tokens": 2050, "p:a:m:completion_tokens": 6}
 
 
 def wait_for_usage(gw, model: str, requests: int) -> dict[str, int]:

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from shared.app import create_app
-from shared.config import ConfigError, parse_config_text
+from shared.config import ConfigError, parse_config_document, parse_config_text
 from shared.routing import compile_routes
 from shared.settings import Settings
 from tests.fakes.anthropic_fake import FakeAnthropic
@@ -275,11 +275,10 @@ def test_reload_swaps_the_runtime_and_requests_in_flight_finish_on_the_old_one(f
     old, new = fake_factory("old"), fake_factory("new")
     old.then(Reply(stall=0.6))
 
-    def config(fake):  # type: ignore[no-untyped-def]
-        return parse_config_text(f"providers:\n  - provider: p\n    base_url: {fake.url}/v1\n    api: {KEY}\n    model: [gpt-4o]\n",
-                                 "test", {})
+    def document(fake):  # type: ignore[no-untyped-def]
+        return {"providers": [{"provider": "p", "base_url": f"{fake.url}/v1", "api": KEY, "model": ["gpt-4o"]}]}
 
-    app = create_app(Settings.from_env({}), config(old))
+    app = create_app(Settings.from_env({}), parse_config_document(document(old), "test", {}))
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
     async def run() -> tuple[str, str, int, int]:
@@ -289,7 +288,7 @@ def test_reload_swaps_the_runtime_and_requests_in_flight_finish_on_the_old_one(f
             await asyncio.sleep(0.2)  # the first request is waiting on the old upstream now
             gateway = app.state.gateway
             before = gateway.runtime.version
-            runtime = await gateway.reload(config(new), "reloaded")
+            runtime = await gateway.save_config(document(new), before, None, "test", "p", [])
             second = await client.post("/v1/chat/completions", json=body)
             return ((await first).json()["choices"][0]["message"]["content"], second.json()["choices"][0]["message"]["content"],
                     before, runtime.version)

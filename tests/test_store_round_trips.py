@@ -177,3 +177,42 @@ def test_a_failure_adds_exactly_one_mark_failure(wire, fake_factory, gateway_fac
     # The mark is in the shared store: the next request skips channel a while it cools down.
     r = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=messages)
     assert r.headers["x-gateway-provider"] == "b" and len(a.requests) == 1
+
+
+def test_a_config_change_costs_one_read_once_and_the_success_path_stays_one_call(wire, fake_factory, gateway_factory) -> None:
+    """Another instance saves a config: the next request's ``admit`` is refused (counting nothing),
+    the instance reads the new document once and admits again; the request after that is back to
+    the single ``admit`` before the upstream."""
+    import asyncio
+
+    from shared.gateway import Gateway
+    from shared.settings import Settings
+    from tests.conftest import DEV_ENV
+
+    recorder, env = wire
+    a, b = fake_factory("a"), fake_factory("b")
+    gw = gateway_factory(limited(a, b), env=env)
+    client = gw.client("sk-user")
+    messages = [{"role": "user", "content": "hi"}]
+    client.chat.completions.create(model="gpt-4o", messages=messages)
+    recorder.settle(env["STORE_PREFIX"])
+
+    async def change() -> None:
+        other = Gateway(Settings.from_env({**DEV_ENV, **env}))
+        stored = await other.stored_config()
+        document = limited(a, b)
+        document["providers"][0]["model"] = ["gpt-4o", "gpt-4o-mini"]
+        await other.save_config(document, stored.version, None, "config.replace", "config", [])
+        await other.aclose()
+
+    asyncio.run(change())
+    for expected in (["admit", "get", "admit"], ["admit"]):
+        a.requests.clear()
+        recorder.start()
+        r = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=messages)
+        assert r.headers["x-gateway-provider"] == "a"
+        [upstream] = a.requests
+        calls = recorder.calls(expect_after=upstream["time"])
+        assert [op for t, op in calls if t < upstream["time"]] == expected, calls
+        assert [op for t, op in calls if t > upstream["time"]] == ["record_usage"], calls
+    assert "gpt-4o-mini" in gw.gateway.runtime.table.all_models and gw.gateway.runtime.version == 2

@@ -24,7 +24,15 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
 class ConfigError(Exception):
-    """A config problem; the message names the source, the field path and what was expected."""
+    """A config problem; the message names the source, the field path and what was expected.
+
+    ``errors`` holds the same as ``(path, message)`` pairs, without the source (the admin API
+    answers them field by field); a problem with no one field has the path ``""``.
+    """
+
+    def __init__(self, message: str, errors: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors if errors is not None else [("", message)]
 
 
 def _path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -154,26 +162,44 @@ def _parse_text(text: str, source: str) -> Any:
 
 def parse_config_text(text: str, source: str, env: Mapping[str, str] | None = None) -> GatewayConfig:
     """Parse, expand and validate one config text; raise :class:`ConfigError` on any problem."""
-    from pydantic import ValidationError
+    return parse_config_document(parse_document(text, source), source, env)
 
-    env = os.environ if env is None else env
+
+def parse_document(text: str, source: str) -> dict[str, Any]:
+    """The config text (YAML or JSON) as a mapping, ``${VAR}`` references unexpanded: the form the
+    shared store keeps (so a secret referenced from the environment never lands in it)."""
     data = _parse_text(text, source)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with 'providers', 'api_keys' and 'preferences' at the top level")
+    return data
+
+
+_WHOLE_CONFIG_PATH = re.compile(r"^([A-Za-z_][\w.\[\]-]*): (.*)$", re.S)
+
+
+def parse_config_document(data: dict[str, Any], source: str, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Expand and validate one config mapping (from a file, the environment or the shared store)."""
+    from pydantic import ValidationError
+
+    env = os.environ if env is None else env
     used: set[str] = set()
+    written = data
     try:
         data = _expand(data, env, [], used)
     except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        raise ConfigError(f"{source}: {exc}", [("", str(exc))]) from None
     breaks = _line_breaks(data, [])
     if breaks:
-        raise ConfigError("\n".join(f"{source}: {path}: contains a line break (CR or LF); header values, keys and URLs "
-                                     "must be one line (a stray newline from a copied secret is the usual cause)" for path in breaks))
+        why = ("contains a line break (CR or LF); header values, keys and URLs must be one line (a stray newline from a "
+               "copied secret is the usual cause)")
+        raise ConfigError("\n".join(f"{source}: {path}: {why}" for path in breaks), [(path, why) for path in breaks])
     try:
-        return GatewayConfig.model_validate(data)
+        config = GatewayConfig.model_validate(data)
+        config._document = written
+        return config
     except ValidationError as exc:
         secrets = _secrets(data, set(used))
-        lines = []
+        errors: list[tuple[str, str]] = []
         for err in exc.errors(include_input=False, include_url=False):
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
@@ -185,10 +211,13 @@ def parse_config_text(text: str, source: str, env: Mapping[str, str] | None = No
             msg = _redact(msg, secrets)
             # Whole-config checks (unique names) carry their own path in the message.
             if err["loc"]:
-                lines.append(f"{source}: {_path(err['loc'])}: {msg}")
+                errors.append((_path(err["loc"]), msg))
             else:
-                lines.extend(f"{source}: {line}" for line in msg.splitlines())
-        raise ConfigError("\n".join(lines)) from None
+                for line in msg.splitlines():
+                    match = _WHOLE_CONFIG_PATH.match(line)
+                    errors.append((match.group(1), match.group(2)) if match else ("", line))
+        lines = [f"{source}: {path}: {msg}" if path else f"{source}: {msg}" for path, msg in errors]
+        raise ConfigError("\n".join(lines), errors) from None
 
 
 def safe_url(url: str) -> str:
@@ -228,17 +257,34 @@ async def _fetch_config(url: str, source: str) -> Any:
 
 async def load_config(settings: Settings, env: Mapping[str, str] | None = None) -> tuple[GatewayConfig, str]:
     """Load the config from the first source present; returns ``(config, source description)``."""
+    config, source, _ = await load_config_document(settings, env)
+    return config, source
+
+
+async def load_config_document(settings: Settings, env: Mapping[str, str] | None = None
+                               ) -> tuple[GatewayConfig, str, dict[str, Any] | None]:
+    """The config of the first source present, its description, and its mapping as written
+    (``None`` when no source is present: then the config is empty)."""
     env = os.environ if env is None else env
+    text, source = await read_config_text(settings)
+    if text is None:
+        return GatewayConfig(), "none", None
+    document = parse_document(text, source)
+    return parse_config_document(document, source, env), source, document
+
+
+async def read_config_text(settings: Settings) -> tuple[str | None, str]:
+    """The config text of the first source present (CONFIG_YAML, CONFIG_PATH or ./api.yaml,
+    CONFIG_URL) and its description; ``(None, "none")`` when there is none."""
     if settings.config_yaml:
-        return parse_config_text(settings.config_yaml, "CONFIG_YAML", env), "CONFIG_YAML"
+        return settings.config_yaml, "CONFIG_YAML"
     path = settings.config_path or ("api.yaml" if os.path.exists("api.yaml") else None)
     if path:
         try:
             with open(path, encoding="utf-8") as fh:
-                text = fh.read()
+                return fh.read(), path
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
-        return parse_config_text(text, path, env), path
     if settings.config_url:
         import httpx
 
@@ -260,5 +306,5 @@ async def load_config(settings: Settings, env: Mapping[str, str] | None = None) 
             raise ConfigError(f"CONFIG_URL {source}: fetch failed ({why})") from None
         if response.status_code != 200:
             raise ConfigError(f"CONFIG_URL {source}: fetch failed with HTTP {response.status_code}")
-        return parse_config_text(response.text, f"CONFIG_URL {source}", env), f"CONFIG_URL {source}"
-    return GatewayConfig(), "none"
+        return response.text, f"CONFIG_URL {source}"
+    return None, "none"

@@ -11,7 +11,7 @@ import datetime as dt
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .. import filters
 from ..providers import ENGINE_ALIASES
@@ -342,13 +342,24 @@ class GatewayConfig(_Strict):
     providers: list[ProviderConfig] = Field(default_factory=list)
     api_keys: list[ApiKeyConfig] = Field(default_factory=list)
     preferences: GlobalPreferences = Field(default_factory=GlobalPreferences)
+    # UniAPI's global model mapping: one unified name -> the model to call at each provider. Compiled as
+    # if each provider listed ``{<model>: <unified name>}`` under its ``model``.
+    model_mappings: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # The mapping this config was read from, as written (``${VAR}`` unexpanded): what the shared store
+    # keeps and the admin API edits. Set by the loader; a config built in code has none.
+    _document: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @property
+    def document(self) -> dict[str, Any] | None:
+        return self._document
 
     @model_validator(mode="before")
     @classmethod
     def _empty_sections(cls, value: Any) -> Any:
         """``api_keys:`` with nothing under it is YAML null: read it as an empty section."""
         if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if not (k in ("providers", "api_keys", "preferences") and v is None)}
+            value = {k: v for k, v in value.items()
+                     if not (k in ("providers", "api_keys", "preferences", "model_mappings") and v is None)}
         return value
 
     @model_validator(mode="after")
@@ -365,7 +376,21 @@ class GatewayConfig(_Strict):
             keys.add(k.api)
         self._check_engines()
         self._check_key_groups()
+        self._check_mappings()
         return self
+
+    def _check_mappings(self) -> None:
+        names = {p.provider for p in self.providers}
+        for unified, targets in self.model_mappings.items():
+            if not unified.strip():
+                raise ValueError("model_mappings: a unified model name must not be empty")
+            if not targets:
+                raise ValueError(f"model_mappings.{unified}: expected at least one provider: model pair")
+            for provider, model in targets.items():
+                if provider not in names:
+                    raise ValueError(f"model_mappings.{unified}.{provider}: no provider is named {provider!r}")
+                if not model.strip():
+                    raise ValueError(f"model_mappings.{unified}.{provider}: expected the provider's model name")
 
     def key_groups(self) -> dict[int, list[int]]:
         """``api_keys`` index -> the indices of the other gateway keys its rules use as channel groups

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ..settings import Settings
-from .base import AdmitRequest, AdmitResult, LimitCheck, Store, Usage, WindowState
+from .base import AdmitRequest, AdmitResult, LimitCheck, Store, StoredConfig, StoreUnavailable, Usage, WindowState
 from .memory import MemoryStore
 
-__all__ = ["AdmitRequest", "AdmitResult", "LimitCheck", "MemoryStore", "Store", "Usage", "WindowState", "make_store"]
+__all__ = ["AdmitRequest", "AdmitResult", "LimitCheck", "MemoryStore", "Store", "StoreUnavailable", "StoredConfig", "Usage", "WindowState",
+           "make_store"]
 
 
 def make_store(settings: Settings) -> Store:

@@ -9,12 +9,18 @@ to a few dict operations in the in-process store, with the same semantics.
                    cooldown marks and the usage of upstream-key limits.
 * ``mark_failure`` failure path only: cooldown marks with expiry.
 * ``record_usage`` after the answer: upstream-key uses and token usage, in one call.
+
+The admin side (never on a request's success path) adds the config document with its version
+(``get_config``, ``put_config``: an atomic compare-and-set), the audit trail, the recent failures,
+and a small key-value space with expiry (``kv_*``: admin sessions, login limits). ``admit`` also
+compares the config version the instance runs with the store's, in the same round trip: that is
+how every instance learns of a change on its next request.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..ratelimit import Window
 
@@ -37,6 +43,7 @@ class AdmitRequest:
     request_id: str = ""
     fail_closed: bool = False  # when the shared store is unreachable: deny (True) or admit (False)
     spend: SpendCheck | None = None  # the key's credits: denied, before any window counts, once spent
+    config_version: int | None = None  # the config version this instance runs: another one in the store = stale
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,8 @@ class AdmitResult:
     store_unavailable: bool = False  # denied only because the shared store is down and limits fail closed
     spent: int | None = None  # micro-dollars the key spent so far (when it has credits)
     credits_exhausted: bool = False  # denied because the key's spend reached its credits
+    config_changed: bool = False  # denied, with no side effect: the store holds another config version
+    config_version: int = 0  # the store's config version (when ``config_changed``)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,24 @@ class Usage:
     completion_tokens: int = 0
     spend_counter: str = ""  # the key's spend counter when it has credits: ``cost`` is added to it
     cost: int = 0  # micro-dollars
+    provider: str = ""  # the provider that answered: also counted per provider (``p:<provider>:<model>:*``)
+
+
+@dataclass(frozen=True)
+class StoredConfig:
+    """The config document the store holds: the api.yaml mapping as written (``${VAR}`` references
+    unexpanded), its version (1, 2, ...: every write adds one) and who wrote it (``meta``: ``source``
+    is ``seed`` for a copy of the file config, ``admin`` once an admin saved it; ``updated_at``,
+    ``updated_by``, ``fingerprint``)."""
+
+    version: int
+    document: dict[str, Any]
+    meta: dict[str, Any]
+
+
+class StoreUnavailable(Exception):
+    """The shared store did not answer an admin-side call (config, audit, sessions): unlike the
+    request path, these never fall back to the in-process store, whose answer would be wrong."""
 
 
 class Store(Protocol):
@@ -85,10 +112,27 @@ class Store(Protocol):
 
     async def admit(self, request: AdmitRequest) -> AdmitResult: ...
 
-    async def mark_failure(self, marks: list[tuple[str, float]]) -> None: ...
+    async def mark_failure(self, marks: list[tuple[str, float]], note: dict[str, Any] | None = None) -> None: ...
 
     async def record_usage(self, uses: list[LimitCheck], usage: Usage | None, request_id: str) -> None: ...
 
     async def get_usage(self, key_id: str, day: str) -> dict[str, int]: ...
+
+    async def config_version(self) -> int: ...
+
+    async def get_config(self) -> StoredConfig | None: ...
+
+    async def put_config(self, expected_version: int, document: dict[str, Any], meta: dict[str, Any],
+                         audit: dict[str, Any] | None) -> int | None: ...
+
+    async def get_audit(self, limit: int) -> list[dict[str, Any]]: ...
+
+    async def recent_failures(self, limit: int) -> list[dict[str, Any]]: ...
+
+    async def kv_get(self, key: str) -> str | None: ...
+
+    async def kv_set(self, key: str, value: str, ttl_seconds: float | None, only_if_absent: bool = False) -> bool: ...
+
+    async def kv_delete(self, key: str) -> None: ...
 
     async def close(self) -> None: ...

@@ -120,3 +120,16 @@ def admin_revoked(nonce: str) -> str:
 def format_seconds(seconds: float) -> str:
     """Window length as it appears in key names and script arguments (``60``, or ``0.5`` in tests)."""
     return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
+
+
+CONFIG_VERSION = "cfg:version"  # the config document's version: read by every admit
+CONFIG_DOCUMENT = "cfg:document"  # {"version", "document", "meta"} as JSON, written with the version
+AUDIT_LOG = "cfg:audit"  # the last AUDIT_KEPT admin changes, newest first
+RECENT_FAILURES = "fail:recent"  # the last FAILURES_KEPT failed upstream attempts, newest first
+AUDIT_KEPT = 200
+FAILURES_KEPT = 100
+
+
+def kv_key(name: str) -> str:
+    """A small value with an expiry (admin sessions, login limits): ``kv:<name>``."""
+    return f"kv:{name}"

@@ -18,12 +18,13 @@ limits is denied, because only the shared store can enforce a limit across insta
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from .base import AdmitRequest, AdmitResult, LimitCheck, Store, Usage
+from .base import AdmitRequest, AdmitResult, LimitCheck, Store, StoredConfig, StoreUnavailable, Usage
 from .memory import MemoryStore
 
 log = logging.getLogger("gateway")
@@ -77,14 +78,16 @@ class ResilientStore:
         if request.fail_closed and request.limits:
             return AdmitResult(allowed=False, retry_after=max(1.0, self._down_until - time.monotonic()), degraded=True,
                                 store_unavailable=True)
+        if request.config_version is not None:  # the fallback holds no config: keep running the one we have
+            request = dataclasses.replace(request, config_version=None)
         result = await self.fallback.admit(request)
         result.degraded = True
         return result
 
-    async def mark_failure(self, marks: list[tuple[str, float]]) -> None:
-        ok, _ = await self._try("mark_failure", self.shared.mark_failure, marks)
+    async def mark_failure(self, marks: list[tuple[str, float]], note: dict[str, Any] | None = None) -> None:
+        ok, _ = await self._try("mark_failure", self.shared.mark_failure, marks, note)
         if not ok:
-            await self.fallback.mark_failure(marks)
+            await self.fallback.mark_failure(marks, note)
 
     async def record_usage(self, uses: list[LimitCheck], usage: Usage | None, request_id: str = "") -> None:
         ok, _ = await self._try("record_usage", self.shared.record_usage, uses, usage, request_id)
@@ -94,6 +97,39 @@ class ResilientStore:
     async def get_usage(self, key_id: str, day: str) -> dict[str, int]:
         ok, result = await self._try("get_usage", self.shared.get_usage, key_id, day)
         return result if ok and result is not None else await self.fallback.get_usage(key_id, day)
+
+    async def _admin(self, op: str, call: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """An admin-side call: the shared store's answer, or :class:`StoreUnavailable` (never memory's)."""
+        ok, result = await self._try(op, call, *args)
+        if not ok:
+            raise StoreUnavailable(f"shared state store {self.name} unavailable ({op})")
+        return result  # type: ignore[return-value]  # ok: the call returned this
+
+    async def config_version(self) -> int:
+        return await self._admin("config_version", self.shared.config_version)
+
+    async def get_config(self) -> StoredConfig | None:
+        return await self._admin("get_config", self.shared.get_config)
+
+    async def put_config(self, expected_version: int, document: dict[str, Any], meta: dict[str, Any],
+                         audit: dict[str, Any] | None) -> int | None:
+        return await self._admin("put_config", self.shared.put_config, expected_version, document, meta, audit)
+
+    async def get_audit(self, limit: int) -> list[dict[str, Any]]:
+        return await self._admin("get_audit", self.shared.get_audit, limit)
+
+    async def recent_failures(self, limit: int) -> list[dict[str, Any]]:
+        ok, result = await self._try("recent_failures", self.shared.recent_failures, limit)
+        return result if ok and result is not None else await self.fallback.recent_failures(limit)
+
+    async def kv_get(self, key: str) -> str | None:
+        return await self._admin("kv_get", self.shared.kv_get, key)
+
+    async def kv_set(self, key: str, value: str, ttl_seconds: float | None, only_if_absent: bool = False) -> bool:
+        return await self._admin("kv_set", self.shared.kv_set, key, value, ttl_seconds, only_if_absent)
+
+    async def kv_delete(self, key: str) -> None:
+        await self._admin("kv_delete", self.shared.kv_delete, key)
 
     async def close(self) -> None:
         try:
