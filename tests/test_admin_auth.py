@@ -7,20 +7,25 @@ The real admin router is another branch's; the auth module's own stub router
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
 import socket
 import time
+import uuid
 
 import httpx
 import pytest
 
 from shared.admin import auth
 from shared.admin.router import routes
+from shared.config import parse_config_text
+from shared.gateway import Gateway
 from shared.settings import Settings
 from shared.store import MemoryStore
 from tests.builders import config, gateway_key
+from tests.fakes.upstash_bridge import UpstashBridge
 from tests.redis_server import redis_server  # noqa: F401  (a pytest fixture)
 
 ADMIN = "sk-admin-Env-Key-0001"
@@ -229,8 +234,14 @@ def test_a_burst_of_parallel_guesses_is_capped_too(admin_gateway):
     assert sorted(statuses) == [401] * 10 + [429] * 20, statuses
 
 
-def test_the_login_limit_holds_across_instances_sharing_redis(admin_gateway, redis_server):  # noqa: F811
-    env = {**SERVERLESS, "REDIS_URL": redis_server.url, "STORE_PREFIX": "admin-auth-test:"}
+@pytest.mark.parametrize("kind", ["redis", "upstash"])
+def test_the_login_limit_and_sessions_hold_across_instances_sharing_redis(admin_gateway, redis_server, fake_factory, kind):  # noqa: F811
+    env = {**SERVERLESS, "STORE_PREFIX": f"admin-{uuid.uuid4().hex[:8]}:", "STORE_TIMEOUT_SECONDS": "5"}
+    if kind == "redis":
+        env["REDIS_URL"] = redis_server.url
+    else:  # Upstash's REST protocol, served by a bridge to the same redis-server
+        bridge = fake_factory(redis_server.port, kind=UpstashBridge)
+        env.update(UPSTASH_REDIS_REST_URL=bridge.url, UPSTASH_REDIS_REST_TOKEN=bridge.token)
     one, two = admin_gateway(env=env), admin_gateway(env=env)
     a = {"x-forwarded-for": "198.51.100.20"}
     for i in range(10):
@@ -238,6 +249,36 @@ def test_the_login_limit_holds_across_instances_sharing_redis(admin_gateway, red
     assert error_code(login(one, "sk-guess", **a), 429) == "too_many_attempts"
     assert error_code(login(two, ADMIN, **a), 429) == "too_many_attempts"
     assert error_code(login(two, "sk-guess", **{"x-forwarded-for": "198.51.100.21"}), 401) == "invalid_admin_key"
+    # Sessions are signed with the secret both instances read from redis: one logs in, the other
+    # honours the cookie, and a logout on either ends it on both.
+    answer = login(one, ADMIN, **{"x-forwarded-for": "198.51.100.22"})
+    cookie, token = cookie_of(answer), answer.json()["csrf_token"]
+    assert call(two, "GET", WHOAMI, cookie).json() == {"key_id": key_id(ADMIN), "via": "session"}
+    assert call(two, "POST", LOGOUT, cookie, **{"x-csrf-token": token}).status_code == 204
+    assert error_code(call(one, "GET", WHOAMI, cookie), 401) == "admin_auth_required"
+    prefix, db = env["STORE_PREFIX"], redis_server.client()
+    assert db.ttl(f"{prefix}kv:admin:secret") == -1 and 0 < db.ttl(f"{prefix}kv:admin:revoked:{cookie.split('.')[3]}") <= 8 * 3600
+    assert db.zcard(f"{prefix}alf:198.51.100.20:300") == 10
+
+
+def test_an_admin_key_removed_from_the_stored_config_stops_working_everywhere_at_once(admin_gateway):
+    store = MemoryStore()
+    serving = admin_gateway(store=store)
+    cookie = cookie_of(login(serving, CONFIG_ADMIN))
+    assert call(serving, "GET", WHOAMI, cookie).status_code == 200
+    new_admin = "sk-admin-Config-Key-0005"
+
+    async def change() -> None:  # another instance saves a config without that key (what the admin API does)
+        writer = Gateway(Settings.from_env(ENV), parse_config_text(json.dumps(CONFIG), "test-config", {}), store)
+        await writer.ready()
+        document = config(keys=[gateway_key(USER), gateway_key(new_admin, role="admin")])
+        await writer.save_config(document, await store.config_version(), key_id(ADMIN), "keys.delete", key_id(CONFIG_ADMIN), [])
+
+    asyncio.run(change())
+    assert error_code(call(serving, "GET", WHOAMI, cookie), 401) == "admin_auth_required"
+    assert error_code(call(serving, "GET", WHOAMI, authorization=f"Bearer {CONFIG_ADMIN}"), 401) == "admin_auth_required"
+    assert error_code(login(serving, CONFIG_ADMIN), 401) == "invalid_admin_key"
+    assert call(serving, "GET", WHOAMI, cookie_of(login(serving, new_admin))).status_code == 200
 
 
 def test_production_without_an_admin_key_disables_admin(admin_gateway):
