@@ -25,6 +25,7 @@ from shared.gateway import Gateway
 from shared.settings import Settings
 from shared.store import MemoryStore
 from tests.builders import config, gateway_key
+from tests.fakes.server import free_port
 from tests.fakes.upstash_bridge import UpstashBridge
 from tests.redis_server import redis_server  # noqa: F401  (a pytest fixture)
 
@@ -279,6 +280,18 @@ def test_an_admin_key_removed_from_the_stored_config_stops_working_everywhere_at
     assert error_code(call(serving, "GET", WHOAMI, authorization=f"Bearer {CONFIG_ADMIN}"), 401) == "admin_auth_required"
     assert error_code(login(serving, CONFIG_ADMIN), 401) == "invalid_admin_key"
     assert call(serving, "GET", WHOAMI, cookie_of(login(serving, new_admin))).status_code == 200
+
+
+def test_a_dead_shared_store_stops_sessions_but_not_bearer_keys(admin_gateway):
+    """Sessions need the shared secret and the revocation marks, which the in-process fallback
+    does not have: 503, never a session checked against the wrong secret. Bearer keys still work."""
+    env = {**ENV, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "STORE_TIMEOUT_SECONDS": "0.5"}
+    gw = admin_gateway(env=env)
+    assert call(gw, "GET", WHOAMI, authorization=f"Bearer {ADMIN}").status_code == 200
+    down = login(gw, ADMIN)
+    assert error_code(down, 503) == "store_unavailable" and down.headers["retry-after"]
+    plausible = f"v1.{key_id(ADMIN)}.{int(time.time()) + 600}.{'n' * 24}.{'m' * 43}"  # checking it needs the secret
+    assert error_code(call(gw, "GET", WHOAMI, plausible), 503) == "store_unavailable"
 
 
 def test_production_without_an_admin_key_disables_admin(admin_gateway):
