@@ -147,9 +147,9 @@ _secrets: weakref.WeakKeyDictionary[Store, tuple[float, bytes]] = weakref.WeakKe
 
 
 async def _session_secret(store: Store) -> bytes:
-    """The store's session secret, created by whichever instance asks first. Cached briefly: an
-    admin request then costs one store read (revocation), and if the store loses the secret (a
-    flush) every instance moves to the new one within a minute (sessions end, nothing worse)."""
+    """The store's session secret, created by whichever instance asks first. Cached briefly, so a
+    cookie check costs the revocation read and no other; if the store loses the secret (a flush),
+    every instance moves to the new one within a minute (sessions end, nothing worse)."""
     cached = _secrets.get(store)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
