@@ -214,3 +214,22 @@ def test_a_mapping_naming_an_unknown_provider_is_a_config_error_with_its_path(ga
     with pytest.raises(ConfigError, match=r"model_mappings\.smart\.nope: no provider is named 'nope'"):
         gateway_factory(cfg)
 
+
+
+# -- model discovery reads a bounded list ---------------------------------------------------------------------
+
+def test_model_discovery_refuses_a_list_over_its_size_limit(fake_factory, gateway_factory, monkeypatch, caplog) -> None:
+    import shared.discovery
+
+    fake = fake_factory("a", models=tuple(f"model-{i}" for i in range(200)))  # ~12 KB of JSON
+    cfg = config(provider("small", fake), provider("big", fake))
+    cfg["providers"][0]["model"] = ["m"]
+    monkeypatch.setattr(shared.discovery, "MAX_MODEL_LIST_BYTES", 4096)
+    caplog.set_level(logging.WARNING, logger="gateway")
+    gw = gateway_factory(cfg, env=DEV_ENV)
+    assert [m.id for m in gw.client().models.list()] == ["m"]  # "big" listed nothing: its list was too large
+    assert "provider big: could not fetch its model list" in caplog.text
+    monkeypatch.setattr(shared.discovery, "MAX_MODEL_LIST_BYTES", 1 << 20)
+    answer = httpx.post(gw.url + "/admin/api/providers/models", headers={"authorization": f"Bearer {DEV_ENV['ADMIN_API_KEY']}"},
+                        json={"provider": cfg["providers"][1]})
+    assert answer.status_code == 200 and len(answer.json()["models"]) == 200
