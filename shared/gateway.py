@@ -29,7 +29,6 @@ from typing import Any
 
 from .config import ConfigError, GatewayConfig, load_config_document, parse_config_document
 from .errors import GatewayError
-from .providers.base import merge_headers
 from .routing import KeyPolicy, RoutingTable, compile_routes, digest
 from .runtime import Runtime
 from .settings import Settings
@@ -290,24 +289,19 @@ class Gateway:
         probe = compile_routes(config.model_copy(update={"providers": todo, "api_keys": [], "model_mappings": {}}), self.settings)
 
         async def fetch(provider: Any) -> tuple[str, list[str]]:
-            from .http_client import get_client
+            from .discovery import fetch_models
 
             try:
-                adapter = provider.adapter
-                request = adapter.models_request(provider, provider.credentials[0] if provider.credentials else None)
-                if request is None:
-                    return provider.name, []
-                headers = merge_headers(request.headers, provider.headers)
-                response = await asyncio.wait_for(get_client(provider.proxy).get(request.url, headers=headers), DISCOVERY_TIMEOUT)
-                models = adapter.parse_models(response.json()) if response.status_code == 200 else []
-                if not models:
-                    log.warning("provider %s: no models listed by its /models endpoint (HTTP %s)", provider.name, response.status_code)
-                else:
-                    self._discovered[provider.name] = (marks[provider.name], models)
-                return provider.name, models
-            except Exception as exc:
-                log.warning("provider %s: could not fetch its model list (%s)", provider.name, type(exc).__name__)
+                models = await fetch_models(provider, DISCOVERY_TIMEOUT)
+            except GatewayError as exc:
+                if exc.code != "no_model_list":  # an engine without a model list (Vertex) must name its models
+                    log.warning("provider %s: could not fetch its model list: %s", provider.name, exc.message)
                 return provider.name, []
+            if not models:
+                log.warning("provider %s: its /models endpoint lists no models", provider.name)
+            else:
+                self._discovered[provider.name] = (marks[provider.name], models)
+            return provider.name, models
 
         return {**known, **dict(await asyncio.gather(*(fetch(p) for p in probe.providers.values())))}
 

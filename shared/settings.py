@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .logs import read_env
+from .ratelimit import Window, parse_limits
 
 log = logging.getLogger("gateway")
 
@@ -21,6 +22,8 @@ DEV_TEMP_KEYS = ("temp_api_key", "temp_api_key_one")
 ENVIRONMENTS = ("development", "production")  # ENVIRONMENT's values; unset means neither
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_MAX_JSON_CONTAINERS = 200_000
+ADMIN_SESSION_SECONDS = 8 * 3600  # an admin panel session's lifetime: a working day
+ADMIN_LOGIN_LIMIT = (Window(10, 300),)  # failed admin logins per client address: 10 in 5 minutes
 
 
 def _environment(env: Mapping[str, str]) -> str:
@@ -81,6 +84,16 @@ def _int(env: Mapping[str, str], name: str, default: int, what: str, low: int = 
     if value < low or (high is not None and value > high):
         raise ValueError(f"environment variable {name}: expected {what}, got {raw!r}")
     return value
+
+
+def _limits(env: Mapping[str, str], name: str, default: tuple[Window, ...]) -> tuple[Window, ...]:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return parse_limits(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}: {exc}") from None
 
 
 def _truthy(value: str | None) -> bool:
@@ -166,6 +179,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     log_level: str = "INFO"
     log_format: str = "text"
+    platform: str = "local"  # where this process runs: a key of BODY_LIMITS
+    admin_session_seconds: int = ADMIN_SESSION_SECONDS  # ADMIN_SESSION_SECONDS
+    admin_login_limit: tuple[Window, ...] = ADMIN_LOGIN_LIMIT  # ADMIN_LOGIN_LIMIT: failed logins per client address
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -213,4 +229,7 @@ class Settings:
             cors_origins=tuple(o.strip().rstrip("/") for o in env.get("CORS_ALLOW_ORIGINS", "*").split(",") if o.strip()),
             log_level=log_level,
             log_format=log_format,
+            platform=where,
+            admin_session_seconds=_int(env, "ADMIN_SESSION_SECONDS", ADMIN_SESSION_SECONDS, "a positive number of seconds"),
+            admin_login_limit=_limits(env, "ADMIN_LOGIN_LIMIT", ADMIN_LOGIN_LIMIT),
         )

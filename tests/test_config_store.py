@@ -3,13 +3,16 @@ next request (README, "Where the config lives").
 
 Instances here are gateway processes (``python main.py``) and in-process gateways on one real
 redis-server, through Redis over TCP and through the Upstash REST protocol (the bridge); upstreams
-are fake OpenAI servers. A change is written by one instance (``Gateway.save_config``, what the
-admin API calls) and must be served by the others on their very next request:
+are fake OpenAI servers. A change is written by one instance and must be served by the others on
+their very next request:
 
 * a new gateway key works on its first request (the 401 path asks the store for its version);
 * a revoked key is refused on its first request after the change (``admit`` saw the new version
   and counted nothing; the request ran again on the new config);
 * a changed ``base_url`` is used by the next request, and a new model is found.
+
+The multi-process test makes its change through one process's admin API (``PUT
+/admin/api/config``); the others make theirs through ``Gateway.save_config``, what that endpoint calls.
 """
 
 from __future__ import annotations
@@ -54,11 +57,6 @@ def store_env(kind: str, server: RedisServer, fakes: FakeServers) -> dict[str, s
     return env
 
 
-def writer(env: dict[str, str]) -> Gateway:
-    """Another instance on the same store, in this process: it writes the change."""
-    return Gateway(Settings.from_env({**DEV_ENV, **env}))
-
-
 def first(fake: FakeOpenAI, second: FakeOpenAI) -> dict[str, Any]:
     return config(provider("p1", fake, path=CHAT_COMPLETIONS, models=["m1"]),
                   keys=[gateway_key("sk-old"), gateway_key("sk-stays")])
@@ -85,15 +83,12 @@ def test_a_change_written_by_one_instance_is_served_by_the_others_on_their_next_
             health = httpx.get(urls[0] + "/healthz").json()
             assert health["config_version"] == 1
 
-            async def change() -> int:
-                gateway = writer(env)
-                stored = await gateway.stored_config()
-                assert stored.version == 1 and stored.meta["source"] == "seed"
-                runtime = await gateway.save_config(changed(one, two), stored.version, "test", "config.replace", "config", [])
-                await gateway.aclose()
-                return runtime.version
-
-            assert asyncio.run(change()) == 2
+            # The change goes through instance 0's admin API, as the panel sends it.
+            admin = {"authorization": f"Bearer {DEV_ENV['ADMIN_API_KEY']}"}
+            current = httpx.get(urls[0] + "/admin/api/config", headers=admin).json()
+            assert current["version"] == 1 and current["source"] == "seed:CONFIG_YAML"
+            saved = httpx.put(urls[0] + "/admin/api/config", headers=admin, json={"version": 1, "config": changed(one, two)})
+            assert saved.status_code == 200 and saved.json()["version"] == 2, saved.text
             new_key = chat(urls[0], "sk-new", "m2")  # unknown to instance 0 until it asks the store
             assert new_key.status_code == 200, new_key.text
             revoked = chat(urls[1], "sk-old", "m1")  # known to instance 1's old config: admit says stale
@@ -219,3 +214,22 @@ def test_a_mapping_naming_an_unknown_provider_is_a_config_error_with_its_path(ga
     with pytest.raises(ConfigError, match=r"model_mappings\.smart\.nope: no provider is named 'nope'"):
         gateway_factory(cfg)
 
+
+
+# -- model discovery reads a bounded list ---------------------------------------------------------------------
+
+def test_model_discovery_refuses_a_list_over_its_size_limit(fake_factory, gateway_factory, monkeypatch, caplog) -> None:
+    import shared.discovery
+
+    fake = fake_factory("a", models=tuple(f"model-{i}" for i in range(200)))  # ~12 KB of JSON
+    cfg = config(provider("small", fake), provider("big", fake))
+    cfg["providers"][0]["model"] = ["m"]
+    monkeypatch.setattr(shared.discovery, "MAX_MODEL_LIST_BYTES", 4096)
+    caplog.set_level(logging.WARNING, logger="gateway")
+    gw = gateway_factory(cfg, env=DEV_ENV)
+    assert [m.id for m in gw.client().models.list()] == ["m"]  # "big" listed nothing: its list was too large
+    assert "provider big: could not fetch its model list" in caplog.text
+    monkeypatch.setattr(shared.discovery, "MAX_MODEL_LIST_BYTES", 1 << 20)
+    answer = httpx.post(gw.url + "/admin/api/providers/models", headers={"authorization": f"Bearer {DEV_ENV['ADMIN_API_KEY']}"},
+                        json={"provider": cfg["providers"][1]})
+    assert answer.status_code == 200 and len(answer.json()["models"]) == 200

@@ -15,9 +15,10 @@ from typing import Any
 
 from starlette.responses import Response
 
+from .. import discovery
 from ..config import ConfigError, GatewayConfig
 from ..errors import GatewayError
-from ..providers.base import StreamContext, UpstreamError, merge_headers
+from ..providers.base import StreamContext, UpstreamError
 from ..routing import Channel, Provider, compile_routes
 from ..settings import Settings
 from . import config_ops, writes
@@ -26,14 +27,6 @@ from .web import AdminCall, object_field, reply
 TIMEOUT = 20.0  # seconds for one probe (model list or test request), connection included
 PLACEHOLDER = "{model}"  # the model in a previewed URL when the provider lists none
 ERROR_BYTES = 64 * 1024
-
-
-class UpstreamFailed(GatewayError):
-    """502 ``upstream_error``; the answer also carries the upstream's HTTP status."""
-
-    def __init__(self, message: str, status: int | None) -> None:
-        super().__init__(502, message, code="upstream_error")
-        self.extra = {"upstream_status": status}
 
 
 def compile_one(provider: dict[str, Any], settings: Settings) -> tuple[Provider, Channel | None]:
@@ -92,35 +85,9 @@ async def preview_provider(call: AdminCall) -> Response:
     return reply({"engine": provider.engine, "upstream_url": await preview(provider, channel)})
 
 
-async def list_models(provider: Provider) -> list[str]:
-    """The provider's model list from its upstream, as model discovery reads it."""
-    from ..http_client import get_client
-
-    adapter = provider.adapter
-    request = adapter.models_request(provider, provider.credentials[0] if provider.credentials else None)
-    if request is None:
-        raise GatewayError(400, f"The {provider.engine} engine has no model list: name the models in 'model'.", code="no_model_list")
-    headers = merge_headers(request.headers, provider.headers)
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            response = await get_client(provider.proxy).get(request.url, headers=headers)
-            data = response.content
-    except TimeoutError:
-        raise UpstreamFailed(f"The model list did not answer within {TIMEOUT:g} s.", None) from None
-    except Exception as exc:
-        raise UpstreamFailed(f"The model list could not be fetched ({type(exc).__name__}).", None) from None
-    if response.status_code != 200:
-        error = adapter.parse_error(response.status_code, data, response.headers)
-        raise UpstreamFailed(provider.mask(f"The model list answered HTTP {response.status_code}: {error.message}"), response.status_code)
-    try:
-        return adapter.parse_models(json.loads(data))
-    except (ValueError, RecursionError):
-        raise UpstreamFailed("The model list answered 200 with a body that is not JSON.", 200) from None
-
-
 async def fetch_models(call: AdminCall) -> Response:
     provider, _ = await _provider(call, resolve=True)
-    return reply({"models": await list_models(provider)})
+    return reply({"models": await discovery.fetch_models(provider, TIMEOUT)})
 
 
 def _reply_text(body: bytes) -> str | None:

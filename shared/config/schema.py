@@ -262,6 +262,7 @@ class KeyPreferences(_Strict):
 class ApiKeyConfig(_Strict):
     api: str = Field(min_length=1)
     role: Literal["admin", "user"] = "user"
+    name: str | None = Field(default=None, max_length=100)  # a label for people (admin panel, usage); not uni-api's
     model: Any = None
     preferences: KeyPreferences = Field(default_factory=KeyPreferences)
 

@@ -104,6 +104,19 @@ def usage_key(key_id: str, day: str) -> str:
     return f"usage:{key_id}:{day}"
 
 
+def admin_login_bucket(address: str, failures: bool) -> str:
+    """A client address's admin logins: its failures or all its attempts (rate-limit buckets)."""
+    return f"{'alf' if failures else 'ala'}:{address}"
+
+
+ADMIN_SESSION_SECRET = "admin:secret"  # the key-value name of the 32 random bytes admin session cookies are signed with
+
+
+def admin_revoked(nonce: str) -> str:
+    """The key-value name marking one admin session as logged out (kept until the session would have expired)."""
+    return f"admin:revoked:{nonce}"
+
+
 def format_seconds(seconds: float) -> str:
     """Window length as it appears in key names and script arguments (``60``, or ``0.5`` in tests)."""
     return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
