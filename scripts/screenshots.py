@@ -47,9 +47,9 @@ def gateway_config(openai_fake: FakeOpenAI, claude_fake: FakeAnthropic) -> dict[
             {"provider": "mock", "engine": "mock", "model": ["mock-model"]},
         ],
         "api_keys": [
-            {"api": next(iter(USER_KEYS)), "model": ["gpt-4o", "gpt-4o-mini", "claude-sonnet"],
+            {"api": next(iter(USER_KEYS)), "name": "ci-bot", "model": ["gpt-4o", "gpt-4o-mini", "claude-sonnet"],
              "preferences": {"SCHEDULING_ALGORITHM": "round_robin", "RATE_LIMIT": "60/min"}},
-            {"api": list(USER_KEYS)[1], "preferences": {"SCHEDULING_ALGORITHM": "fixed_priority"}},
+            {"api": list(USER_KEYS)[1], "name": "web-app", "preferences": {"SCHEDULING_ALGORITHM": "fixed_priority"}},
         ],
         "model_mappings": {"smart": {"openai": "gpt-4o", "claude": "claude-sonnet"}},
     }
@@ -126,6 +126,7 @@ def capture(url: str, out: str, upstream_url: str) -> None:
         open_tab(page, "keys")
         page.click("#create-key")
         form = page.locator("form.form")
+        form.locator("[data-field=name]").fill("analytics")
         form.locator("[data-field=model]").fill("gpt-4o\nclaude-*")
         form.locator("[data-field~=SCHEDULING_ALGORITHM]").select_option("weighted_round_robin")
         form.locator("[data-field~=RATE_LIMIT]").fill("120/min,5000/day")

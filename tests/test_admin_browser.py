@@ -296,6 +296,7 @@ def test_create_a_key_use_it_and_revoke_it(admin, gateway):
     expect(page.locator(f"tr[data-key-id='{key_id(USER_KEY)}']")).to_contain_text("…" + USER_KEY[-4:])
     page.click("#create-key")
     form = page.locator("form.form")
+    form.locator("[data-field=name]").fill("panel-bot")
     form.locator("[data-field=model]").fill(f"{MODELS[0]}\npanel-alias")
     form.locator("[data-field~=SCHEDULING_ALGORITHM]").select_option("round_robin")
     form.locator("[data-field~=RATE_LIMIT]").fill("not a limit")
@@ -312,6 +313,7 @@ def test_create_a_key_use_it_and_revoke_it(admin, gateway):
     expect(page.locator(".callout .warning")).to_contain_text("only time the full key is shown")
     row = page.locator(f"tr[data-key-id='{key_id(new_key)}']")
     expect(row).to_contain_text("…" + new_key[-4:])
+    expect(row).to_contain_text("panel-bot")
     expect(row).to_contain_text("round_robin")
     expect(row).to_contain_text("60/min")
     assert new_key not in page.locator("table").inner_text()  # the table shows it masked
