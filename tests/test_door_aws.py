@@ -337,3 +337,25 @@ def test_multipart_upload_in_a_base64_lambda_event(instance, upstream):
     assert response["statusCode"] == 200, response
     assert json_body(response)["text"] == "transcribe of a.wav (1024 bytes, audio/wav)"
     assert upstream.requests[-1]["files"]["file"][0]["content"] == audio
+
+
+def test_admin_panel_and_login_session_through_a_function_url(instance):
+    """The panel's page, then a login whose cookie comes back in the Function URL's ``cookies`` list
+    (payload 2.0), is sent back in the next event's ``cookies`` and opens the admin API; https (the
+    ``x-forwarded-proto`` Lambda URLs set) makes it ``Secure``."""
+    page = instance.invoke(function_url_event("GET", "/", headers={"accept": "text/html"}))
+    assert page["statusCode"] == 200 and page["headers"]["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page["headers"]["content-security-policy"]
+    login = instance.invoke(function_url_event("POST", "/admin/api/login", {"key": ADMIN_KEY},
+                                               {"content-type": "application/json"}))
+    assert login["statusCode"] == 200, login
+    [cookie] = login["cookies"]
+    flags = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "secure", "samesite=strict", "path=/"} <= flags
+    assert ADMIN_KEY not in cookie
+    session = cookie.split(";", 1)[0]
+    config = instance.invoke(function_url_event("GET", "/admin/api/config", cookies=[session]))
+    assert config["statusCode"] == 200 and json_body(config)["version"] >= 1
+    assert instance.invoke(function_url_event("GET", "/admin/api/config"))["statusCode"] == 401
+    user = instance.invoke(function_url_event("GET", "/admin/api/config", headers=bearer()))
+    assert user["statusCode"] == 403 and json_body(user)["error"]["code"] == "admin_only"
