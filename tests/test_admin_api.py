@@ -146,6 +146,16 @@ def test_admin_is_disabled_without_any_admin_key(gateway_factory, fake):
     error(httpx.get(gw.url + "/admin/api/openapi.json"), 404, "admin_disabled")
 
 
+def test_a_serverless_door_without_a_shared_store_refuses_config_writes(gateway_factory, base_config):
+    gw = gateway_factory(base_config, env={**ENV, "VERCEL": "1"})  # on Vercel, with the in-process store
+    client = Admin(gw.url)
+    stored = client.ok("GET", "/config")
+    body = error(client("PUT", "/config", json={"version": stored["version"], "config": {**stored["config"], "api_keys": []}}),
+                 503, "store_not_shared")
+    assert "REDIS_URL" in body["error"]["message"]
+    assert client.version() == stored["version"]
+
+
 def test_root_is_health_for_clients_and_the_panel_for_browsers(gw):
     assert httpx.get(gw.url + "/").json()["status"] == "ok"
     page = httpx.get(gw.url + "/", headers={"accept": "text/html,application/xhtml+xml"})

@@ -4,7 +4,9 @@ Optimistic concurrency: a write names the version it was based on; a stale one i
 ``version_conflict`` carrying the current version (checked up front, and again atomically by the
 store's compare-and-set). An invalid document is a 400 ``invalid_config`` naming the field, with
 the loader's own messages (the same validation as a config file), and the store is untouched. A
-change that would leave nobody able to administer the gateway is a 400 ``would_lock_out``. Every
+change that would leave nobody able to administer the gateway is a 400 ``would_lock_out``; on a
+serverless door without a shared store (each instance would keep its own config) every write is a
+503 ``store_not_shared``. Every
 write carries an audit entry: who, what, and the changed paths with masked old and new values.
 """
 
@@ -99,6 +101,11 @@ async def commit(call: AdminCall, stored: StoredConfig, document: Document, acti
     changes = config_ops.changes(stored.document, document)
     if not changes and (source != "seed" or stored.meta.get("source") == "seed"):
         return stored.version
+    if call.gateway.store.name == "memory" and call.gateway.settings.platform != "local":
+        raise GatewayError(503, "This deployment keeps its state in each instance's memory: a config saved here would reach only "
+                                "this instance and be lost when it is recycled. Set REDIS_URL or UPSTASH_REDIS_REST_URL + "
+                                "UPSTASH_REDIS_REST_TOKEN (Vercel KV's KV_REST_API_URL + KV_REST_API_TOKEN work too) to save "
+                                "config changes.", code="store_not_shared")
     why = lock_out(call, document)
     if why is not None:
         raise GatewayError(400, why, code="would_lock_out")
