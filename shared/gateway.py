@@ -20,6 +20,7 @@ a new config might know) ask the store for its version before answering.
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import hmac
 import json
@@ -197,7 +198,7 @@ class Gateway:
         if check is None or check.done() or check.get_loop() is not asyncio.get_running_loop():  # serverless: a loop per call
             check = self._version_check = asyncio.ensure_future(self._stored_version())
         version = await asyncio.shield(check)
-        return version is not None and version != runtime.version
+        return bool(version) and version != runtime.version  # None: unreadable; 0: the store holds no config
 
     async def _stored_version(self) -> int | None:
         try:
@@ -206,13 +207,14 @@ class Gateway:
             return None
 
     async def stored_config(self) -> StoredConfig:
-        """The live config document and its version, for the admin API (secrets in clear: mask them)."""
+        """The live config document and its version, for the admin API (secrets in clear: mask them).
+        A store holding none (never seeded, or a Redis that lost its data) gives version 0 and the
+        document this instance serves, so an edit starts from what is running."""
         runtime = await self.ready()
         stored = await self.store.get_config()
         if stored is not None:
             return stored
-        own = await self.file_config()
-        return StoredConfig(0, own.document or {}, {"source": "none"}) if runtime.version == 0 else StoredConfig(0, {}, {})
+        return StoredConfig(0, copy.deepcopy(runtime.document), {"source": "none"})
 
     async def save_config(self, document: dict[str, Any], expected_version: int, actor: str | None, action: str, target: str,
                           changes: list[dict[str, Any]], source: str = "admin") -> Runtime:
@@ -250,7 +252,7 @@ class Gateway:
         table = compile_routes(config, self.settings, discovered)
         current = self.runtime
         number = version if version is not None else (current.version + 1 if current is not None else 1)
-        runtime = Runtime.build(number, table, self.store, source)
+        runtime = Runtime.build(number, table, self.store, source, document_of(config))
         self.runtime = runtime
         testing = sorted(p.name for p in table.providers.values() if p.adapter.for_testing)
         if testing and self.settings.production:

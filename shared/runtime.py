@@ -7,7 +7,8 @@ so requests in flight finish on the runtime they started with and never see half
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from .dispatch import Dispatcher
 from .routing import RoutingTable
@@ -20,7 +21,8 @@ class Runtime:
     table: RoutingTable
     dispatcher: Dispatcher
     source: str  # where its config came from, for /healthz and logs
+    document: dict[str, Any] = field(default_factory=dict)  # that config as written (what the admin API edits)
 
     @classmethod
-    def build(cls, version: int, table: RoutingTable, store: Store, source: str) -> Runtime:
-        return cls(version, table, Dispatcher(table, store, version), source)
+    def build(cls, version: int, table: RoutingTable, store: Store, source: str, document: dict[str, Any] | None = None) -> Runtime:
+        return cls(version, table, Dispatcher(table, store, version), source, document or {})

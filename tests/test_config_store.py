@@ -233,3 +233,21 @@ def test_model_discovery_refuses_a_list_over_its_size_limit(fake_factory, gatewa
     answer = httpx.post(gw.url + "/admin/api/providers/models", headers={"authorization": f"Bearer {DEV_ENV['ADMIN_API_KEY']}"},
                         json={"provider": cfg["providers"][1]})
     assert answer.status_code == 200 and len(answer.json()["models"]) == 200
+
+
+def test_a_store_that_lost_its_data_stops_nothing_and_the_next_save_writes_the_config_back(
+        redis_server, shared_env, fake_factory, gateway_factory) -> None:  # noqa: F811
+    a = fake_factory("a")
+    gw = gateway_factory(config(provider("p", a, models=["m"])), env={**DEV_ENV, **shared_env})
+    admin = {"authorization": f"Bearer {DEV_ENV['ADMIN_API_KEY']}"}
+    assert gw.client().chat.completions.create(model="m", messages=MSG).model
+    document = httpx.get(gw.url + "/admin/api/config", headers=admin).json()["config"]
+    httpx.put(gw.url + "/admin/api/config", headers=admin, json={"version": 1, "config": {**document, "api_keys": []}}).raise_for_status()
+    redis = redis_server.client()
+    redis.delete(*redis.keys(shared_env["STORE_PREFIX"] + "*"))  # a Redis without persistence, restarted
+    assert gw.client().chat.completions.create(model="m", messages=MSG).model  # the running config serves on
+    shown = httpx.get(gw.url + "/admin/api/config", headers=admin).json()
+    assert shown["version"] == 0 and shown["config"]["providers"][0]["provider"] == "p"
+    saved = httpx.put(gw.url + "/admin/api/config", headers=admin, json={"version": 0, "config": shown["config"]})
+    assert saved.status_code == 200 and saved.json()["version"] == 1
+    assert gw.client().chat.completions.create(model="m", messages=MSG).model

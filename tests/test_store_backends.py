@@ -420,6 +420,8 @@ def test_admit_with_another_config_version_is_refused_and_counts_nothing(backend
         assert result.allowed and result.rotation == 2 and result.windows[0].remaining == 0  # the refused one counted nothing
         unchecked = AdmitRequest(rotation="rr:k:m")
         assert (await store.admit(unchecked)).rotation == 3  # no version given: not checked
+        emptied = backend.store(clock, prefix=backend.prefix + "emptied:") if backend.kind != "memory" else type(store)(clock)
+        assert (await emptied.admit(fresh)).allowed  # a store that lost its config (a flushed Redis) refuses nothing
 
     backend.run(body)
 

@@ -99,8 +99,8 @@ async def commit(call: AdminCall, stored: StoredConfig, document: Document, acti
     version (the same one when nothing changed: no empty versions, no empty audit entries).
     ``source="seed"``: the document is the file config again (re-import), served as the file is."""
     changes = config_ops.changes(stored.document, document)
-    if not changes and (source != "seed" or stored.meta.get("source") == "seed"):
-        return stored.version
+    if not changes and stored.version and (source != "seed" or stored.meta.get("source") == "seed"):
+        return stored.version  # (version 0: the store holds nothing, so the same document is written back)
     if call.gateway.store.name == "memory" and call.gateway.settings.platform != "local":
         raise GatewayError(503, "This deployment keeps its state in each instance's memory: a config saved here would reach only "
                                 "this instance and be lost when it is recycled. Set REDIS_URL or UPSTASH_REDIS_REST_URL + "

@@ -44,6 +44,7 @@ class AdmitRequest:
     fail_closed: bool = False  # when the shared store is unreachable: deny (True) or admit (False)
     spend: SpendCheck | None = None  # the key's credits: denied, before any window counts, once spent
     config_version: int | None = None  # the config version this instance runs: another one in the store = stale
+    # (a store holding no config, version 0, refuses nothing: a Redis that lost its data must not stop requests)
 
 
 @dataclass(frozen=True)

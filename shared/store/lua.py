@@ -60,8 +60,9 @@ ADMIT = _PRELUDE + """
 --        nothing counted), retry_us, windows, counters, cooldowns, usage reads, then the spend when credits were given
 local nL, nU, nR, nK, nC = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 if ARGV[9] ~= '' then
+  -- a store without a config (0: first boot, or a Redis that lost its data) refuses nothing
   local stored = tonumber(redis.call('GET', KEYS[#KEYS]) or '0')
-  if stored ~= tonumber(ARGV[9]) then return {3, stored} end
+  if stored ~= 0 and stored ~= tonumber(ARGV[9]) then return {3, stored} end
 end
 local credits = tonumber(ARGV[#ARGV])
 local spent = 0

@@ -52,7 +52,7 @@ class MemoryStore:
         now = self._clock()
         if request.config_version is not None:
             stored = self._config.version if self._config is not None else 0
-            if stored != request.config_version:
+            if stored and stored != request.config_version:  # no config stored (0) refuses nothing
                 return AdmitResult(allowed=False, config_changed=True, config_version=stored)
         spent = None
         if request.spend is not None:
