@@ -39,10 +39,11 @@ class Admin:
         self.headers = {"authorization": f"Bearer {key}"} if key else {}
         self.seen: list[str] = []
         self.shown_once: set[str] = set()
+        self.http = httpx.Client(timeout=30)  # one connection, kept alive
 
     def __call__(self, method: str, path: str, **kw) -> httpx.Response:
         headers = {**self.headers, **kw.pop("headers", {})}
-        response = httpx.request(method, self.url + "/admin/api" + path, headers=headers, timeout=30, **kw)
+        response = self.http.request(method, self.url + "/admin/api" + path, headers=headers, **kw)
         self.seen.append(response.text)
         return response
 
@@ -492,3 +493,36 @@ def test_answers_match_the_schemas_the_openapi_document_declares(admin, gw):
     schema = {**doc["paths"]["/admin/api/config"]["put"]["responses"]["409"]["content"]["application/json"]["schema"],
               "components": doc["components"]}
     jsonschema.Draft202012Validator(schema).validate(conflict.json())
+
+
+# -- hostile input: never a 500, always an error object ---------------------------------------------
+
+HOSTILE_BODIES = [
+    b"", b"not json", b"[]", b"null", b"42", b'"text"', b"{", b"[" * 5000 + b"]" * 5000,
+    json.dumps({"version": "one", "config": []}).encode(), json.dumps({"version": -1, "config": {"providers": "x"}}).encode(),
+    json.dumps({"version": True, "provider": ["a"], "key": "k", "targets": [1], "model": {"x": 1}}).encode(),
+    json.dumps({"version": 1e400, "config": {"providers": [{"provider": None}]}}).encode().replace(b"Infinity", b"1e400"),
+    json.dumps({"version": 1, "config": {"providers": [{"provider": "\ud800", "base_url": "http://[::1"}]}}).encode(),
+    json.dumps({"version": 1, "provider": {"provider": "p", "base_url": "ftp://x", "api": {"k": 1}, "model": [[1]]}}).encode(),
+    json.dumps({"version": 1, "key": {"role": "root", "model": 5, "preferences": []}}).encode(),
+    json.dumps({"key": "x" * 100_000}).encode(),
+]
+WRITE_ROUTES = [r for r in router.ROUTES if r.method in ("POST", "PUT", "DELETE") and r.path.startswith("/admin/api/")]
+
+
+@pytest.mark.parametrize("route", WRITE_ROUTES, ids=[f"{r.method} {r.path}" for r in WRITE_ROUTES])
+def test_hostile_bodies_and_parameters_get_errors_never_a_500(admin, gw, route):
+    names = ("x", "..%2F%00", "\u00e9" * 300) if "{" in route.path else ("",)
+    types = ("application/json", "application/yaml") if route.path.endswith(("yaml", "validate")) else ("application/json",)
+    for name in names:
+        path = route.path.replace("{name}", name).replace("{id}", name)
+        for raw in HOSTILE_BODIES:
+            for content_type in types:
+                response = admin(route.method, path[len("/admin/api"):], content=raw,
+                                 headers={"content-type": content_type}, params={"version": "NaN"})
+                assert response.status_code < 500 or response.json()["error"]["code"] == "upstream_error", \
+                    (route.method, path, raw[:60], response.status_code, response.text[:300])
+                if response.status_code >= 400:
+                    error_object = response.json()["error"]
+                    assert {"message", "type", "param", "code"} <= set(error_object), response.text
+    assert admin.ok("GET", "/config")["config"]["providers"][0]["provider"] == "openai"  # nothing hostile was stored

@@ -148,10 +148,14 @@ def _parse_text(text: str, source: str) -> Any:
             return json.loads(stripped)
         except ValueError:
             pass  # YAML flow style is a superset; let the YAML parser report the error
+        except RecursionError:
+            raise ConfigError(f"{source}: nested too deeply") from None
     import yaml  # imported here: a JSON config never pays for it
 
     try:
         return yaml.safe_load(text) or {}
+    except RecursionError:  # the parser recurses per level: a few kilobytes of "[[[[" (admin API uploads)
+        raise ConfigError(f"{source}: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -188,6 +192,8 @@ def parse_config_document(data: dict[str, Any], source: str, env: Mapping[str, s
         data = _expand(data, env, [], used)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}", [("", str(exc))]) from None
+    except RecursionError:  # every step below walks the document recursively; no real config is this deep
+        raise ConfigError(f"{source}: nested too deeply") from None
     breaks = _line_breaks(data, [])
     if breaks:
         why = ("contains a line break (CR or LF); header values, keys and URLs must be one line (a stray newline from a "
