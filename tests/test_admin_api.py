@@ -526,3 +526,12 @@ def test_hostile_bodies_and_parameters_get_errors_never_a_500(admin, gw, route):
                     error_object = response.json()["error"]
                     assert {"message", "type", "param", "code"} <= set(error_object), response.text
     assert admin.ok("GET", "/config")["config"]["providers"][0]["provider"] == "openai"  # nothing hostile was stored
+
+
+def test_hostile_query_parameters_get_errors_never_a_500(admin):
+    for path in ("/usage", "/audit", "/config", "/config.yaml", "/health", "/keys", "/providers", "/mappings"):
+        for value in ("NaN", "-1", "0", "1e9", "99999999999999999999", "", "\u00e9", "1;DROP"):
+            response = admin("GET", path, params={"days": value, "limit": value, "version": value})
+            assert response.status_code < 500, (path, value, response.text[:300])
+            if response.status_code >= 400:
+                assert response.json()["error"]["param"] in ("days", "limit", "version"), response.text
