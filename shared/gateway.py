@@ -177,8 +177,8 @@ class Gateway:
                 stored = await self.store.get_config()
                 if stored is None:  # emptied (a flushed Redis): seed it again
                     stored = await self._seeded(own)
-            except (StoreUnavailable, ConfigError) as exc:
-                log.warning("config refresh failed: %s", exc)
+            except Exception as exc:  # a refresh that fails must never fail the request: it runs on what it has
+                log.warning("config refresh failed: %s", f"{type(exc).__name__}: {exc}"[:300])
                 return runtime
             if stored is None or stored.version == runtime.version:
                 return runtime

@@ -82,6 +82,8 @@ async def moderate(dispatcher: Dispatcher, policy: KeyPolicy, body: dict[str, An
         if answer.after is not None:
             await answer.after()
     except GatewayError as exc:
+        if exc.code == "config_changed":  # not a moderation failure: the whole request runs again on the new config
+            raise
         log.warning("moderation call failed (HTTP %s: %s); request allowed", exc.status, exc.message)
         return
     except (TimeoutError, ValueError, LookupError, TypeError) as exc:
