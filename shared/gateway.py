@@ -104,7 +104,7 @@ class Gateway:
                     raise error from None
                 stored = await self._seeded(own)
                 config, source, version = self._choose(own, stored)
-                runtime = await self.reload(config, source, version=version)
+                runtime = await self.reload(config, source, version)
                 if self.settings.admin_disabled and not runtime.table.dev_keys:
                     log.warning("ADMIN_API_KEY is not set: admin access is disabled")
             assert self.runtime is not None
@@ -160,31 +160,30 @@ class Gateway:
             log.error("the config in the shared store does not load; serving %s instead:\n%s", own.source, exc)
             return own.config, own.source, stored.version
 
-    async def refresh(self, seen: int | None = None) -> Runtime:
-        """Bring this instance up to the store's config version (``seen``: a version the store
-        reported; none: ask it). One reload however many requests noticed the change at once."""
-        runtime = await self.ready()
-        if seen is not None and seen == runtime.version:
-            return runtime
+    async def refresh(self) -> Runtime:
+        """Bring this instance up to the store's config version. One reload however many requests
+        noticed the change at once (the ones that waited for the lock find it done)."""
+        await self.ready()
         async with self._lock:
-            current = self.runtime
-            assert current is not None
-            runtime = current
-            if seen is not None and seen == runtime.version:
-                return runtime  # another request did it while this one waited
+            runtime = self.runtime
+            assert runtime is not None
             try:
                 own = await self.file_config()
                 stored = await self.store.get_config()
-                if stored is None:  # emptied (a flushed Redis): seed it again
-                    stored = await self._seeded(own)
             except Exception as exc:  # a refresh that fails must never fail the request: it runs on what it has
                 log.warning("config refresh failed: %s", f"{type(exc).__name__}: {exc}"[:300])
                 return runtime
-            if stored is None or stored.version == runtime.version:
+            if stored is None or stored.version == runtime.version:  # None: a store that lost its data; nothing to follow
                 return runtime
             config, source, version = self._choose(own, stored)
             log.info("config version %d -> %d (%s)", runtime.version, version, stored.meta.get("source", "?"))
-            return await self.reload(config, source, version=version)
+            return await self.reload(config, source, version)
+
+    async def current(self) -> Runtime:
+        """The runtime, first brought up to the store's version if that is another one: for answers a
+        newer config could change (an unknown key or model), never on the success path."""
+        runtime = await self.ready()
+        return await self.refresh() if await self.is_stale() else runtime
 
     async def is_stale(self) -> bool:
         """Whether the store holds another config version than this instance runs: one store call,
@@ -223,13 +222,13 @@ class Gateway:
         and run it here at once; other instances follow on their next request. Raises
         :class:`ConfigError` when the document is invalid (the store is left untouched)."""
         config = parse_config_document(document, "config")
+        own = await self.file_config()
         now = time.time()
         meta: dict[str, Any] = {"source": source, "updated_at": now, "updated_by": actor}
         if source == "seed":
-            own = await self.file_config()
             meta.update({"from": own.source, "fingerprint": fingerprint(document)})
         else:
-            meta["seeded_from"] = (await self.file_config()).fingerprint
+            meta["seeded_from"] = own.fingerprint
         audit = {"at": now, "key_id": actor, "action": action, "target": target, "changes": changes}
         version = await self.store.put_config(expected_version, document, meta, audit)
         if version is None:
@@ -238,21 +237,18 @@ class Gateway:
                                     "reload it and apply your change again", code="version_conflict",
                                headers={"x-config-version": str(current)})
         async with self._lock:
-            own = await self.file_config()
             if source == "seed":
                 config, where, version = self._choose(own, StoredConfig(version, document, meta))
             else:
                 where = STORE_SOURCE
-            return await self.reload(config, where, version=version)
+            return await self.reload(config, where, version)
 
-    async def reload(self, config: GatewayConfig, source: str, version: int | None = None) -> Runtime:
+    async def reload(self, config: GatewayConfig, source: str, version: int) -> Runtime:
         """Build the runtime of ``config`` (model discovery included) and swap it in; requests in
         flight keep the runtime they started with."""
         discovered = await self._discover(config)
         table = compile_routes(config, self.settings, discovered)
-        current = self.runtime
-        number = version if version is not None else (current.version + 1 if current is not None else 1)
-        runtime = Runtime.build(number, table, self.store, source, document_of(config))
+        runtime = Runtime.build(version, table, self.store, source, document_of(config))
         self.runtime = runtime
         testing = sorted(p.name for p in table.providers.values() if p.adapter.for_testing)
         if testing and self.settings.production:

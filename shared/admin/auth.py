@@ -213,16 +213,11 @@ def _has_key(headers: Headers) -> bool:
     return bool(auth[7:].strip() if auth[:7].lower() == "bearer " else headers.get("x-api-key", "").strip())
 
 
-async def _current(gateway: Gateway, runtime: Runtime) -> Runtime:
-    """``runtime``, or the store's newer config version's. Admin keys may live in the stored config,
-    and an instance learns of a new version only on its next ``admit``: an admin key removed on
-    another instance must stop working here at once, not after some API request. One store read,
-    on admin requests only (a store outage counts as "not stale")."""
-    return await gateway.refresh() if await gateway.is_stale() else runtime
-
-
 async def _identify(gateway: Gateway, runtime: Runtime, scope: Scope) -> tuple[AdminIdentity, _Session | None]:
-    runtime = await _current(gateway, runtime)
+    # Admin keys may live in the stored config, and an instance learns of a new version only on its next
+    # admit: an admin key removed on another instance must stop working here at once (one store read,
+    # on admin requests only; a store outage counts as "not stale").
+    runtime = await gateway.current()
     _check_enabled(runtime, gateway.settings)
     headers = Headers(scope=scope)
     if _has_key(headers):  # a key that is sent decides alone: a bad one is not rescued by a cookie
@@ -331,7 +326,7 @@ async def login(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
     trace = trace_of(scope)
     settings = gateway.settings
     try:
-        runtime = await _current(gateway, await gateway.ready())
+        runtime = await gateway.current()
         _check_enabled(runtime, settings)
         address = client_address(scope, settings)
         failures, attempts = _login_checks(settings, address)
@@ -366,7 +361,7 @@ async def logout(gateway: Gateway, scope: Scope, receive: Receive) -> Response:
     """``POST /admin/api/logout``: revoke the cookie's session in the store and clear the cookie.
     Without a valid session there is nothing to revoke: still 204, the cookie cleared."""
     try:
-        runtime = await _current(gateway, await gateway.ready())
+        runtime = await gateway.current()
         _check_enabled(runtime, gateway.settings)
         headers = Headers(scope=scope)
         try:
