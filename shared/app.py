@@ -364,28 +364,30 @@ def create_app(settings: Settings | None = None, config: GatewayConfig | None = 
             return await endpoint(gateway, request.scope, request.receive)
         return handler
 
-    async def key_policy(request: Request) -> tuple[Runtime, KeyPolicy]:
-        """The runtime and the caller's key; an unknown key first makes sure the config is current."""
+    async def key_policy(request: Request, model: str | None = None) -> tuple[Runtime, KeyPolicy]:
+        """The runtime and the caller's key. An unknown key (or, given ``model``, a model the key
+        lacks) first makes sure the config is current: a newer one may know it."""
         runtime = await gateway.ready()
         try:
-            return runtime, gateway.authenticate(request.headers, runtime)
+            policy = gateway.authenticate(request.headers, runtime)
+            if model is None or policy.routes.get(model):
+                return runtime, policy
         except GatewayError:
-            if not await gateway.is_stale():
+            newer = await gateway.current()
+            if newer is runtime:
                 raise
-            runtime = await gateway.refresh()
-            return runtime, gateway.authenticate(request.headers, runtime)
+            return newer, gateway.authenticate(request.headers, newer)
+        newer = await gateway.current()
+        return (runtime, policy) if newer is runtime else (newer, gateway.authenticate(request.headers, newer))
 
     async def get_model(request: Request) -> Response:
         """``GET /v1/models/{id}`` (``client.models.retrieve``): one model the key may use, else 404."""
+        name = request.path_params["model"]
         try:
-            runtime, policy = await key_policy(request)
+            runtime, policy = await key_policy(request, name)
         except GatewayError as exc:
             return error_response(exc)
-        name = request.path_params["model"]
         candidates = policy.routes.get(name)
-        if not candidates and await gateway.is_stale():
-            runtime, policy = await key_policy(request)
-            candidates = policy.routes.get(name)
         if not candidates:
             return error_response(runtime.dispatcher.unknown_model(name, CHAT_COMPLETIONS, None))
         return JSONResponse({"id": name, "object": "model", "created": 1700000000, "owned_by": candidates[0].channel.provider.name})

@@ -251,3 +251,12 @@ def test_a_store_that_lost_its_data_stops_nothing_and_the_next_save_writes_the_c
     saved = httpx.put(gw.url + "/admin/api/config", headers=admin, json={"version": 0, "config": shown["config"]})
     assert saved.status_code == 200 and saved.json()["version"] == 1
     assert gw.client().chat.completions.create(model="m", messages=MSG).model
+
+
+def test_a_model_added_on_another_instance_is_found_by_models_retrieve(shared_env, fake_factory, gateway_factory) -> None:
+    a = fake_factory("a")
+    one = gateway_factory(config(provider("p", a, models=["m"])), env={**DEV_ENV, **shared_env})
+    two = gateway_factory(config(provider("p", a, models=["m"])), env={**DEV_ENV, **shared_env})
+    assert one.client().models.retrieve("m").id == "m" and two.client().models.retrieve("m").id == "m"
+    asyncio.run(two.gateway.save_config(config(provider("p", a, models=["m", "m2"])), 1, None, "config.replace", "config", []))
+    assert one.client().models.retrieve("m2").id == "m2"  # a known key, an unknown model: the store is asked first
